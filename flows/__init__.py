@@ -1,0 +1,1 @@
+"""Prefect flows: wiring, retries, task runner. Stage logic lives in `tasks/`."""

@@ -1,0 +1,223 @@
+"""Validated configuration: YAML files overlaid in order, then `--set section.key=value` overrides.
+
+Every section forbids unknown keys, so a typo is an error that names the file and key instead of a
+silently ignored setting. A stage's cache key hashes its own section, so sections stay small and focused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be used, with where and why."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CorpusConfig(Section):
+    path: str = "data/debian-sample.parquet"
+    format: Literal["auto", "parquet", "jsonl", "csv", "txt", "lines"] = "auto"
+    id_column: str = "doc_id"
+    text_column: str = "text"
+    title_column: str = "title"
+    label_column: str = "label"
+    partition_rows: int = Field(20_000, gt=0)
+
+
+class StoreConfig(Section):
+    root: str = "data/artifacts"
+    ref: str = "default"
+
+
+class DaskConfig(Section):
+    address: str | None = None
+    n_workers: int = Field(0, ge=0, description="0 means one worker per core")
+    threads_per_worker: int = Field(1, gt=0)
+    memory_limit: str = "4GiB"
+    processes: bool = True
+
+
+class TokenizeConfig(Section):
+    language: Literal["auto", "en", "zh"] = "auto"
+    pattern: str = r"[\pL\pN\pM_]+"
+    lowercase: bool = True
+    normalize: Literal["NFKC", "NFC", "none"] = "NFKC"
+    stopwords: list[str] = Field(default_factory=list)
+    stopwords_file: str | None = None
+    jieba_dict: str | None = None
+
+
+class VocabConfig(Section):
+    min_count: int = Field(2, ge=1)
+    min_df: int | float = Field(1, ge=0)
+    max_df: int | float = Field(1.0, ge=0)
+    max_size: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> VocabConfig:
+        for name in ("min_df", "max_df"):
+            value = getattr(self, name)
+            if isinstance(value, float) and value > 1.0:
+                raise ValueError(f"{name}={value}: a float is a fraction of documents and must be <= 1.0")
+        return self
+
+
+class TfidfConfig(Section):
+    smooth_idf: bool = True
+    sublinear_tf: bool = False
+    norm: Literal["l2", "l1", "none"] = "l2"
+
+
+class Word2VecConfig(Section):
+    model: Literal["skipgram", "cbow"] = "skipgram"
+    vector_size: int = Field(100, gt=0)
+    window: int = Field(5, gt=0)
+    min_count: int = Field(5, ge=1)
+    sample: float = Field(1e-3, ge=0)
+    negative: int = Field(5, ge=0)
+    hs: bool = False
+    ns_exponent: float = 0.75
+    cbow_mean: bool = True
+    alpha: float = Field(0.025, gt=0)
+    min_alpha: float = Field(0.0001, ge=0)
+    epochs: int = Field(5, gt=0)
+    workers: int = Field(0, ge=0, description="0 means one per core")
+    seed: int = 1
+
+    @model_validator(mode="after")
+    def _objective(self) -> Word2VecConfig:
+        if self.negative == 0 and not self.hs:
+            raise ValueError("negative=0 with hs=false leaves no training objective; set negative>0 or hs=true")
+        return self
+
+
+class LsaConfig(Section):
+    dim: int = Field(128, gt=0)
+    oversample: int = Field(16, ge=0)
+    power_iters: int = Field(4, ge=0)
+    batch_rows: int = Field(20_000, gt=0)
+    seed: int = 0
+
+
+class IndexConfig(Section):
+    kind: Literal["flat"] = "flat"
+    batch_rows: int = Field(50_000, gt=0)
+
+
+class QueryConfig(Section):
+    k: int = Field(10, gt=0)
+    max_k: int = Field(1000, gt=0)
+
+
+class Config(Section):
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    dask: DaskConfig = Field(default_factory=DaskConfig)
+    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    vocab: VocabConfig = Field(default_factory=VocabConfig)
+    tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
+    word2vec: Word2VecConfig = Field(default_factory=Word2VecConfig)
+    lsa: LsaConfig = Field(default_factory=LsaConfig)
+    index: IndexConfig = Field(default_factory=IndexConfig)
+    query: QueryConfig = Field(default_factory=QueryConfig)
+
+
+DEFAULT_CONFIG = Path("conf/default.yaml")
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top, got {type(data).__name__}")
+    return data
+
+
+_OVERRIDE = re.compile(r"^(?P<key>[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+)=(?P<value>.*)$", re.S)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`section.key=value` with the value read as YAML, so numbers, booleans and lists keep their type."""
+    match = _OVERRIDE.match(text)
+    if not match:
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. vocab.min_count=10")
+    raw = match["value"]
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return match["key"].split("."), value
+
+
+def _nest(path: list[str], value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {path[-1]: value}
+    for part in reversed(path[:-1]):
+        out = {part: out}
+    return out
+
+
+def _describe(errors: ValidationError, origin: dict[tuple[str, ...], str], data: dict[str, Any]) -> str:
+    lines = []
+    for err in errors.errors():
+        loc = tuple(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+        where = next((origin[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origin), "defaults")
+        value: Any = data
+        for part in loc:
+            value = value.get(part) if isinstance(value, dict) else None
+        key = ".".join(loc) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see conf/default.yaml for every key)"
+        lines.append(f"{where}: {key} = {value!r}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_config(paths: list[str | os.PathLike[str]] | None = None, overrides: list[str] | None = None) -> Config:
+    """Overlay config files in order, then overrides; validation errors name file, key, value and why."""
+    data: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], str] = {}
+    for raw_path in paths or []:
+        path = Path(raw_path)
+        layer = _read_yaml(path)
+        for section, body in layer.items():
+            origin[(str(section),)] = str(path)
+            if isinstance(body, dict):
+                for key in body:
+                    origin[(str(section), str(key))] = str(path)
+        data = _merge(data, layer)
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        origin[tuple(keys)] = f"--set {text}"
+        data = _merge(data, _nest(keys, value))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin, data)) from None
+
+
+def section_dump(section: BaseModel) -> dict[str, Any]:
+    """The plain, JSON-able form of a section: what a stage's cache key and manifest record."""
+    return section.model_dump(mode="json")

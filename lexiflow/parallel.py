@@ -1,0 +1,98 @@
+"""Run a stage's per-partition function over its partitions: on the Dask cluster when one is active.
+
+Tasks receive plain values (paths, keys, small dicts), never live objects, so they run the same on a
+LocalCluster, on a remote scheduler, or in-process when a stage is called directly in a test.
+Dask is imported lazily: the query path imports stage transforms but must never import Dask.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+log = logging.getLogger("lexiflow.progress")
+
+T = TypeVar("T")
+
+
+def active_client() -> Any | None:
+    """The distributed client the flow set up, if any."""
+    try:
+        from distributed import default_client
+    except ImportError:  # pragma: no cover - distributed is a hard dependency
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+class Progress:
+    """Rate and ETA lines for long stages, at most one every `every` seconds."""
+
+    def __init__(self, label: str, total: int, unit: str = "partitions", every: float = 2.0) -> None:
+        self.label, self.total, self.unit, self.every = label, total, unit, every
+        self.start = self.last = time.monotonic()
+        self.done = 0
+        self.rows = 0
+
+    def update(self, parts: int = 1, rows: int = 0) -> None:
+        self.done += parts
+        self.rows += rows
+        now = time.monotonic()
+        if now - self.last < self.every and self.done < self.total:
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-9)
+        eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        log.info(
+            "%s: %d/%d %s, %d rows, %.0f rows/s, eta %.0fs",
+            self.label, self.done, self.total, self.unit, self.rows, self.rows / elapsed, eta,
+        )
+
+
+def _rows_of(result: Any) -> int:
+    if isinstance(result, dict):
+        return int(result.get("rows", 0))
+    return 0
+
+
+def map_parts(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], label: str) -> list[T]:
+    """`[fn(*args) for args in calls]`, in order, on the cluster when there is one; logs progress."""
+    progress = Progress(label, len(calls))
+    client = active_client()
+    if client is None or not calls:
+        results = []
+        for args in calls:
+            result = fn(*args)
+            progress.update(rows=_rows_of(result))
+            results.append(result)
+        return results
+    from distributed import as_completed
+
+    futures = [client.submit(fn, *args, pure=False) for args in calls]
+    order = {f.key: i for i, f in enumerate(futures)}
+    out: list[Any] = [None] * len(futures)
+    try:
+        for future in as_completed(futures):
+            result = future.result()
+            out[order[future.key]] = result
+            progress.update(rows=_rows_of(result))
+    finally:
+        for future in futures:
+            future.release()
+    return out
+
+
+def reduce_tree(fn: Callable[[T, T], T], items: list[T]) -> T:
+    """Pairwise reduction, so merging n partial results costs log(n) rounds of small merges."""
+    if not items:
+        raise ValueError("nothing to reduce")
+    while len(items) > 1:
+        merged = [fn(items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
+        if len(items) % 2:
+            merged.append(items[-1])
+        items = merged
+    return items[0]

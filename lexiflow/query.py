@@ -1,0 +1,176 @@
+"""Answer queries against a named build: no Prefect, no Dask, only what the build fitted.
+
+A query text goes through the build's own tokenizer settings, vocab, idf and SVD projection (read from
+the artifacts' manifests and files, never from the current config), then the FAISS index.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from lexiflow.config import TfidfConfig, TokenizeConfig
+from lexiflow.store import Artifact, ArtifactStore
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered (unknown word, no known term, empty index), said plainly."""
+
+
+@dataclass(frozen=True)
+class DocHit:
+    rank: int
+    doc_id: str
+    title: str | None
+    label: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class WordHit:
+    rank: int
+    term: str
+    score: float
+
+
+class Index:
+    """A FAISS index and its id map, as the index stage wrote them."""
+
+    def __init__(self, artifact: Artifact) -> None:
+        import faiss
+
+        from tasks.index import IDS_FILE, INDEX_FILE
+
+        self.artifact = artifact
+        self.index = faiss.read_index(artifact.file(INDEX_FILE))
+        self.ids = artifact.read_table(IDS_FILE)["id"].combine_chunks()
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    @functools.cached_property
+    def position(self) -> dict[str, int]:
+        return {term: i for i, term in enumerate(self.ids.to_pylist())}
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float, int]]:
+        """Top-k (id, score, position); never a padding id, and k beyond the index returns what exists."""
+        if self.size == 0:
+            raise QueryError(f"the index {self.artifact.stage}/{self.artifact.key} is empty")
+        k = min(k, self.size)
+        query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
+        scores, positions = self.index.search(query, k)
+        return [
+            (self.ids[int(p)].as_py(), float(s), int(p))
+            for s, p in zip(scores[0], positions[0], strict=True)
+            if p >= 0
+        ]
+
+
+class QueryEngine:
+    """Loads the artifacts a ref names on first use of each side (documents, words)."""
+
+    def __init__(self, store: ArtifactStore, ref: str = "default") -> None:
+        self.store = store
+        self.ref = ref
+        self.artifacts = store.resolve(ref)
+
+    def _need(self, stage: str) -> Artifact:
+        if stage not in self.artifacts:
+            raise QueryError(f"build {self.ref!r} has no {stage} artifact; rebuild with `lexiflow run`")
+        return self.artifacts[stage]
+
+    # Documents ------------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _doc_side(self) -> dict[str, Any]:
+        from tasks.lsa import load_projection
+        from tasks.tfidf import IDF_FILE
+        from tasks.tokens import load_stopwords
+
+        tokens_cfg = TokenizeConfig.model_validate(self._need("tokens").manifest["config"])
+        tfidf = self._need("tfidf")
+        idf_table = tfidf.read_table(IDF_FILE, ["term", "idf"])
+        return {
+            "tokens_cfg": tokens_cfg,
+            "stopwords": load_stopwords(tokens_cfg),
+            "tfidf_cfg": TfidfConfig.model_validate(tfidf.manifest["config"]),
+            "terms": idf_table["term"].combine_chunks(),
+            "idf": idf_table["idf"].to_numpy(),
+            "projection": load_projection(self._need("lsa")),
+            "index": Index(self._need("doc_index")),
+        }
+
+    def tokens(self, text: str) -> list[str]:
+        from tasks.tokens import tokenize
+
+        side = self._doc_side
+        return tokenize([text], side["tokens_cfg"], side["stopwords"])[0].as_py()
+
+    def encode_text(self, text: str) -> np.ndarray:
+        """The query's LSA code: TF-IDF with the build's idf, projected and normalised like the documents."""
+        from tasks.tfidf import weigh
+
+        side = self._doc_side
+        words = self.tokens(text)
+        ids = pc.index_in(pa.array(words, pa.string()), value_set=side["terms"]).drop_null().to_numpy()
+        if len(ids) == 0:
+            raise QueryError(
+                f"none of the query's terms {words} is in the vocabulary ({len(side['terms'])} terms)"
+                if words
+                else "the query has no terms after tokenizing"
+            )
+        term_ids, counts = np.unique(ids, return_counts=True)
+        lists = pa.array([term_ids.tolist()], pa.list_(pa.int32()))
+        values = weigh(lists, pa.array([counts.astype(np.float32).tolist()], pa.list_(pa.float32())),
+                       side["idf"], side["tfidf_cfg"])
+        weights = np.asarray(values[0].as_py(), dtype=np.float64)
+        code = weights @ side["projection"][term_ids].astype(np.float64)
+        norm = np.linalg.norm(code)
+        return (code / norm if norm > 0 else code).astype(np.float32)
+
+    def docs(self, text: str, k: int = 10) -> list[DocHit]:
+        hits = self._doc_side["index"].search(self.encode_text(text), k)
+        meta = self._doc_meta([doc_id for doc_id, _, _ in hits])
+        return [
+            DocHit(rank=i + 1, doc_id=doc_id, title=meta.get(doc_id, (None, None))[0],
+                   label=meta.get(doc_id, (None, None))[1], score=score)
+            for i, (doc_id, score, _) in enumerate(hits)
+        ]
+
+    def _doc_meta(self, doc_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        corpus = self._need("ingest")
+        dataset = ds.dataset(corpus.parts(), format="parquet")
+        table = dataset.to_table(
+            columns=["doc_id", "title", "label"], filter=pc.field("doc_id").isin(doc_ids)
+        )
+        return {
+            d: (t, lab)
+            for d, t, lab in zip(table["doc_id"].to_pylist(), table["title"].to_pylist(),
+                                 table["label"].to_pylist(), strict=True)
+        }
+
+    # Words ----------------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def word_index(self) -> Index:
+        return Index(self._need("word_index"))
+
+    def similar(self, word: str, k: int = 10) -> list[WordHit]:
+        index = self.word_index
+        words = self.tokens(word) if "tokens" in self.artifacts else [word]
+        term = words[0] if len(words) == 1 else word
+        position = index.position.get(term)
+        if position is None:
+            raise QueryError(
+                f"{word!r} is not in the word vectors' vocabulary ({index.size} words); try a more frequent word"
+            )
+        vector = index.index.reconstruct(position)
+        hits = [h for h in index.search(vector, k + 1) if h[2] != position][:k]
+        return [WordHit(rank=i + 1, term=t, score=s) for i, (t, s, _) in enumerate(hits)]

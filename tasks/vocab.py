@@ -1,0 +1,122 @@
+"""Vocab: term counts and document frequencies per partition, merged by a small tree reduce, then filtered.
+
+Each task returns one row per distinct term of its partition (never the tokens), so the driver only ever
+holds vocabulary-sized tables. `term_id` orders terms by count, then alphabetically, so ids are stable for
+the same corpus and settings.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lexiflow.config import VocabConfig
+from lexiflow.parallel import map_parts, reduce_tree
+from lexiflow.store import Artifact, ArtifactWriter, read_table
+
+NAME = "vocab"
+VERSION = 1
+SECTION = "vocab"
+USES_DASK = True
+
+SCHEMA = pa.schema(
+    [
+        pa.field("term_id", pa.int32(), nullable=False),
+        pa.field("term", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("df", pa.int64(), nullable=False),
+    ]
+)
+COUNTS = pa.schema([pa.field("term", pa.string()), pa.field("count", pa.int64()), pa.field("df", pa.int64())])
+
+
+class VocabError(ValueError):
+    """Thresholds that cannot produce a vocabulary."""
+
+
+def count_terms(lists: pa.ListArray) -> pa.Table:
+    """Per-term token count and document frequency for a batch of token lists."""
+    flat = lists.flatten()
+    if len(flat) == 0:
+        return COUNTS.empty_table()
+    encoded = pc.dictionary_encode(flat)
+    codes = encoded.indices.to_numpy().astype(np.int64)
+    terms = encoded.dictionary
+    n_terms = len(terms)
+    counts = np.bincount(codes, minlength=n_terms)
+    parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+    pairs = np.unique(parents * n_terms + codes)
+    df = np.bincount(pairs % n_terms, minlength=n_terms)
+    return pa.table([terms, pa.array(counts, pa.int64()), pa.array(df, pa.int64())], schema=COUNTS)
+
+
+def merge_counts(a: pa.Table, b: pa.Table) -> pa.Table:
+    merged = pa.concat_tables([a, b]).group_by("term").aggregate([("count", "sum"), ("df", "sum")])
+    return merged.rename_columns(["term", "count", "df"]).cast(COUNTS)
+
+
+def vocab_task(part: str) -> dict[str, Any]:
+    lists = read_table(part, ["tokens"])["tokens"].combine_chunks()
+    return {"rows": len(lists), "counts": count_terms(lists)}
+
+
+def doc_limits(cfg: VocabConfig, num_docs: int) -> tuple[int, int]:
+    """min_df/max_df as document counts: an int is a count, a float a fraction of documents."""
+    low = math.ceil(cfg.min_df * num_docs) if isinstance(cfg.min_df, float) else int(cfg.min_df)
+    high = math.floor(cfg.max_df * num_docs) if isinstance(cfg.max_df, float) else int(cfg.max_df)
+    if high < low:
+        raise VocabError(
+            f"vocab.max_df={cfg.max_df} resolves to {high} documents, below vocab.min_df={cfg.min_df} "
+            f"({low} documents) for {num_docs} documents: no term can satisfy both"
+        )
+    return low, high
+
+
+def select(counts: pa.Table, cfg: VocabConfig, num_docs: int) -> tuple[pa.Table, dict[str, int]]:
+    """Apply the thresholds and assign term ids; returns the vocab table and how many each rule dropped."""
+    low, high = doc_limits(cfg, num_docs)
+    count = counts["count"].to_numpy()
+    df = counts["df"].to_numpy()
+    keep = count >= cfg.min_count
+    dropped = {"min_count": int((~keep).sum())}
+    by_df = (df >= low) & (df <= high)
+    dropped["df_range"] = int((keep & ~by_df).sum())
+    keep &= by_df
+    kept = counts.filter(pa.array(keep)).sort_by([("count", "descending"), ("term", "ascending")])
+    if cfg.max_size is not None and kept.num_rows > cfg.max_size:
+        dropped["max_size"] = kept.num_rows - cfg.max_size
+        kept = kept.slice(0, cfg.max_size)
+    if kept.num_rows == 0:
+        raise VocabError(
+            f"vocabulary is empty: {counts.num_rows} distinct terms, none kept by vocab.min_count={cfg.min_count}, "
+            f"min_df={cfg.min_df} ({low} docs), max_df={cfg.max_df} ({high} docs) over {num_docs} documents; "
+            "lower min_count/min_df or raise max_df"
+        )
+    table = pa.table(
+        [pa.array(np.arange(kept.num_rows, dtype=np.int32)), kept["term"], kept["count"], kept["df"]], schema=SCHEMA
+    )
+    return table, dropped
+
+
+def build(cfg: VocabConfig, out: ArtifactWriter, *, tokens: Artifact) -> dict[str, Any]:
+    results = map_parts(vocab_task, [(p,) for p in tokens.parts()], "vocab")
+    num_docs = sum(r["rows"] for r in results)
+    counts = reduce_tree(merge_counts, [r["counts"] for r in results])
+    table, dropped = select(counts, cfg, num_docs)
+    out.write("parts/part-00000-0000.parquet", table, SCHEMA)
+    return {
+        "rows": table.num_rows,
+        "num_docs": num_docs,
+        "num_tokens": int(pc.sum(counts["count"]).as_py() or 0),
+        "types_seen": counts.num_rows,
+        "dropped": dropped,
+    }
+
+
+def load(vocab: Artifact) -> pa.Table:
+    """The vocab table (vocabulary-sized, fine to hold)."""
+    return vocab.read_table()
