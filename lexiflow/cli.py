@@ -66,7 +66,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if not 1 <= args.k <= cfg.query.max_k:
         raise ValueError(f"-k {args.k}: must be between 1 and query.max_k={cfg.query.max_k}")
-    engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref)
+    engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref, cfg.query)
     if args.kind == "docs":
         hits = engine.docs(" ".join(args.text), args.k)
         for h in hits:

@@ -116,6 +116,8 @@ class IndexConfig(Section):
 class QueryConfig(Section):
     k: int = Field(10, gt=0)
     max_k: int = Field(1000, gt=0)
+    rerank: int = Field(200, ge=0, description="LSA candidates re-scored by exact TF-IDF cosine; 0 disables")
+    rerank_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the LSA score in the blend")
 
 
 class Config(Section):
