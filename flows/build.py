@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -48,7 +49,13 @@ def needed(only: str | None) -> list[StageSpec]:
     return [s for s in GRAPH if s.name in wanted]
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
+def transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what another try can fix: bad input and bad config (ValueError) fail at once."""
+    exc = state.result(raise_on_failure=False)
+    return not isinstance(exc, ValueError)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retry_condition_fn=transient)
 def stage_task(
     spec: StageSpec, cfg: Config, store: ArtifactStore, inputs: dict[str, Artifact], source: Any, cluster: Any
 ) -> Artifact:
@@ -64,7 +71,12 @@ def run_build(cfg: Config, only: str | None = None) -> dict[str, Artifact]:
     try:
         for spec in needed(only):
             inputs = {arg: built[upstream] for arg, upstream in spec.inputs.items()}
-            run = stage_task.with_options(name=spec.name, task_run_name=spec.name)
+            run = stage_task.with_options(
+                name=spec.name,
+                task_run_name=spec.name,
+                retries=cfg.run.retries,
+                retry_delay_seconds=cfg.run.retry_delay,
+            )
             built[spec.name] = run(
                 spec, cfg, store, inputs, source if spec.name == "ingest" else None, cluster
             )
@@ -78,9 +90,18 @@ def run_build(cfg: Config, only: str | None = None) -> dict[str, Artifact]:
 
 @flow(name="build", log_prints=True)
 def build_flow(
-    config: list[str] | None = None, overrides: list[str] | None = None, only: str | None = None
+    config: list[str] | None = None,
+    overrides: list[str] | None = None,
+    only: str | None = None,
+    corpus: str | None = None,
 ) -> dict[str, str]:
-    """Build every artifact for a config (files overlaid in order, then `section.key=value` overrides)."""
+    """Build every artifact for a config (files overlaid in order, then `section.key=value` overrides).
+
+    `corpus` (a path or fsspec URL) overrides `corpus.path`: the parameter a scheduled deployment sets.
+    """
+    overrides = list(overrides or [])
+    if corpus:
+        overrides.append(f"corpus.path={json.dumps(corpus)}")
     cfg = load_config(config, overrides)
     built = run_build(cfg, only)
     return {name: a.key for name, a in built.items()}

@@ -31,6 +31,13 @@ class CorpusConfig(Section):
     title_column: str = "title"
     label_column: str = "label"
     partition_rows: int = Field(20_000, gt=0)
+    on_error: Literal["fail", "skip"] = "fail"
+    duplicates: Literal["error", "keep_last"] = "error"
+
+
+class RunConfig(Section):
+    retries: int = Field(1, ge=0, description="Prefect retries of a failed stage task (transient errors)")
+    retry_delay: float = Field(5.0, ge=0)
 
 
 class StoreConfig(Section):
@@ -123,6 +130,7 @@ class QueryConfig(Section):
 class Config(Section):
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
     dask: DaskConfig = Field(default_factory=DaskConfig)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     vocab: VocabConfig = Field(default_factory=VocabConfig)

@@ -227,6 +227,35 @@ class ArtifactStore:
                 if artifact is not None:
                     yield artifact
 
+    def size(self, artifact: Artifact) -> int:
+        """Bytes on disk of one artifact."""
+        path = _fs(artifact.url)[1]
+        return int(sum(self.fs.du(path, total=False).values())) if self.fs.exists(path) else 0
+
+    def remove(self, artifact: Artifact) -> None:
+        """Delete an artifact: its manifest first, so a reader never trusts a half-deleted folder."""
+        path = _fs(artifact.url)[1]
+        self.fs.rm(join(path, MANIFEST))
+        if _is_local(self.fs):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            self.fs.rm(path, recursive=True)
+
+    def temp_folders(self) -> Iterator[tuple[str, float]]:
+        """Leftover `.tmp-*` folders (from killed or running builds) with their modification times."""
+        if not self.fs.exists(self._root_path):
+            return
+        for stage_dir in self.fs.ls(self._root_path, detail=False):
+            if os.path.basename(stage_dir.rstrip("/")) == "refs" or not self.fs.isdir(stage_dir):
+                continue
+            for entry in self.fs.ls(stage_dir, detail=True):
+                if os.path.basename(entry["name"].rstrip("/")).startswith(".tmp-"):
+                    mtime = entry.get("mtime") or entry.get("LastModified") or 0
+                    yield entry["name"], float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime)
+
+    def remove_temp(self, path: str) -> None:
+        self.fs.rm(path, recursive=True)
+
     # Refs -----------------------------------------------------------------------------------------------
 
     def _ref_path(self, name: str) -> str:
