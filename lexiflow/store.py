@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,58 @@ def write_json(path: str, data: Any) -> None:
     fs, local = _fs(path)
     with fs.open(local, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
+
+
+def file_digest(path: str) -> str:
+    """Content hash of one file (a partition), for reusing work done on identical input."""
+    fs, local = _fs(path)
+    digest = hashlib.blake2b(digest_size=16)
+    with fs.open(local, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def copy_file(src: str, dst: str) -> None:
+    """Hard link when both are local (free), else a copy."""
+    fs_src, src_path = _fs(src)
+    fs_dst, dst_path = _fs(dst)
+    if _is_local(fs_src) and _is_local(fs_dst):
+        os.makedirs(os.path.dirname(dst_path), exist_ok=True)
+        try:
+            os.link(src_path, dst_path)
+            return
+        except OSError:
+            shutil.copyfile(src_path, dst_path)
+            return
+    fs_dst.makedirs(os.path.dirname(dst_path), exist_ok=True)
+    with fs_src.open(src_path, "rb") as r, fs_dst.open(dst_path, "wb") as w:
+        shutil.copyfileobj(r, w)
+
+
+def reuse_part(cache_url: str | None, key: str, out_part: str, make: Callable[[], Any]) -> bool:
+    """Produce `out_part` from the part cache when an identical input was processed before, else `make()` it.
+
+    Cache entries are published by rename, so a killed task never leaves a truncated entry. Returns True
+    on a cache hit.
+    """
+    if cache_url is None:
+        make()
+        return False
+    cached = join(cache_url, f"{key}.parquet")
+    fs, cached_path = _fs(cached)
+    if fs.exists(cached_path):
+        copy_file(cached, out_part)
+        return True
+    make()
+    tmp = f"{cached}.tmp-{uuid.uuid4().hex[:8]}"
+    copy_file(out_part, tmp)
+    tmp_path = _fs(tmp)[1]
+    if _is_local(fs):
+        os.replace(tmp_path, cached_path)
+    else:
+        fs.mv(tmp_path, cached_path)
+    return False
 
 
 def join(*parts: str) -> str:
@@ -127,6 +179,7 @@ class ArtifactWriter:
     stage: str
     key: str
     url: str
+    cache_url: str | None = None  # ROOT/<stage>/.parts: outputs of single parts, reused across builds
 
     def file(self, name: str) -> str:
         return join(self.url, name)
@@ -177,7 +230,7 @@ class ArtifactStore:
     def writer(self, stage: str, key: str) -> ArtifactWriter:
         url = self._url(stage, f".tmp-{key}-{uuid.uuid4().hex[:8]}")
         self.fs.makedirs(_fs(url)[1], exist_ok=True)
-        return ArtifactWriter(stage=stage, key=key, url=url)
+        return ArtifactWriter(stage=stage, key=key, url=url, cache_url=self._url(stage, ".parts"))
 
     def publish(self, writer: ArtifactWriter, manifest: dict[str, Any]) -> Artifact:
         """Write the manifest last, then rename the temp folder into place; a racing winner is reused."""
