@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lexiflow.config import CorpusConfig
+from lexiflow.hashing import hash_strings
 from lexiflow.parallel import map_parts
 from lexiflow.store import ArtifactWriter, read_table, write_table
 
@@ -315,12 +316,6 @@ def _rows_to_tables(rows: Iterator[dict[str, Any]], size: int) -> Iterator[pa.Ta
         yield pa.Table.from_pylist(batch, schema=SCHEMA)
 
 
-def _id_hashes(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    import pandas as pd
-
-    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
-
-
 def ingest_task(task: dict[str, Any], cfg_json: dict[str, Any], out_dir: str, index: int) -> dict[str, Any]:
     """Read one unit of input and write its parts; returns counts and id hashes for the global checks."""
     cfg = CorpusConfig.model_validate(cfg_json)
@@ -340,7 +335,7 @@ def ingest_task(task: dict[str, Any], cfg_json: dict[str, Any], out_dir: str, in
         path = writer.part(index, sub)
         write_table(path, table, SCHEMA)
         rows += table.num_rows
-        parts.append((path, _id_hashes(table["doc_id"])))
+        parts.append((path, hash_strings(table["doc_id"])))
     return {"rows": rows, "parts": parts, **stats}
 
 
