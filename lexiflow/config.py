@@ -100,6 +100,31 @@ class Word2VecConfig(Section):
         return self
 
 
+def parse_bytes(text: str) -> int:
+    """`512MiB`, `2GB`, `1.5GiB` or a plain number of bytes, as dask writes memory limits."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*", text, re.I)
+    if not match:
+        raise ValueError(f"{text!r}: expected a size such as 512MiB, 2GB or 1.5GiB")
+    unit = (match[2] or "B").upper()
+    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}[unit]
+    return int(float(match[1]) * scale)
+
+
+class CoocConfig(Section):
+    scope: Literal["window", "document"] = "window"
+    window: int = Field(10, ge=1, le=20, description="<= 20 keeps harmonic sums exact in int64")
+    symmetric: bool = True
+    weighting: Literal["harmonic", "none"] = "harmonic"
+    memory_limit: str = "1GiB"
+
+    @model_validator(mode="after")
+    def _memory(self) -> CoocConfig:
+        if parse_bytes(self.memory_limit) < 2**24:
+            raise ValueError(f"memory_limit={self.memory_limit!r}: at least 16MiB is needed")
+        return self
+
+
 class LsaConfig(Section):
     dim: int = Field(128, gt=0)
     oversample: int = Field(16, ge=0)
@@ -126,6 +151,7 @@ class Config(Section):
     vocab: VocabConfig = Field(default_factory=VocabConfig)
     tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
     word2vec: Word2VecConfig = Field(default_factory=Word2VecConfig)
+    cooc: CoocConfig = Field(default_factory=CoocConfig)
     lsa: LsaConfig = Field(default_factory=LsaConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)
