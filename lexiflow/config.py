@@ -26,6 +26,7 @@ class Section(BaseModel):
 class CorpusConfig(Section):
     path: str = "data/debian-sample.parquet"
     format: Literal["auto", "parquet", "jsonl", "csv", "txt", "lines"] = "auto"
+    include: list[str] = Field(default_factory=list, description="glob patterns: only these files of a folder")
     id_column: str = "doc_id"
     text_column: str = "text"
     title_column: str = "title"
@@ -125,6 +126,30 @@ class CoocConfig(Section):
         return self
 
 
+class GloveConfig(Section):
+    vector_size: int = Field(100, gt=0)
+    x_max: float = Field(10.0, gt=0)
+    alpha: float = Field(0.75, gt=0, le=1)
+    learning_rate: float = Field(0.05, gt=0)
+    epochs: int = Field(25, gt=0)
+    grad_clip: float = Field(100.0, gt=0)
+    output: Literal["sum", "word", "concat"] = "sum"
+    workers: int = Field(0, ge=0, description="0 means one per core")
+    seed: int = 1
+
+
+class EvaluateConfig(Section):
+    restrict_vocab: int = Field(30_000, gt=0, description="analogy answers among the most frequent words")
+    case_insensitive: bool = True
+
+
+class EmbeddingsConfig(Section):
+    """Which word-vector models a build trains (each followed by its `eval_*` stage)."""
+
+    models: list[Literal["word2vec", "word2vec_cbow", "glove", "nnlm"]] = Field(default_factory=lambda: ["word2vec"])
+    evaluate: bool = False
+
+
 class LsaConfig(Section):
     dim: int = Field(128, gt=0)
     oversample: int = Field(16, ge=0)
@@ -151,7 +176,11 @@ class Config(Section):
     vocab: VocabConfig = Field(default_factory=VocabConfig)
     tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
     word2vec: Word2VecConfig = Field(default_factory=Word2VecConfig)
+    word2vec_cbow: Word2VecConfig = Field(default_factory=lambda: Word2VecConfig(model="cbow"))
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     cooc: CoocConfig = Field(default_factory=CoocConfig)
+    glove: GloveConfig = Field(default_factory=GloveConfig)
     lsa: LsaConfig = Field(default_factory=LsaConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)

@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 
 from lexiflow.config import Word2VecConfig
 from lexiflow.store import Artifact, ArtifactWriter
+from lexiflow.vectors import vector_schema as vector_schema  # re-exported for older callers
+from lexiflow.vectors import write_vectors
 
 NAME = "word2vec"
 VERSION = 1
@@ -26,16 +28,6 @@ USES_DASK = False
 CORPUS_FILE = "corpus.txt"
 
 log = logging.getLogger(__name__)
-
-
-def vector_schema(dim: int) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("term_id", pa.int32(), nullable=False),
-            pa.field("term", pa.string(), nullable=False),
-            pa.field("vector", pa.list_(pa.float32(), dim)),
-        ]
-    )
 
 
 def write_corpus_file(tokens: Artifact, terms: pa.Array, path: str) -> int:
@@ -102,17 +94,8 @@ def build(cfg: Word2VecConfig, out: ArtifactWriter, *, tokens: Artifact, vocab: 
     positions = pc.index_in(table["term"], value_set=keys)
     mask = positions.is_valid()
     rows = table.filter(mask)
-    vectors = model.wv.vectors[positions.filter(mask).to_numpy()].astype(np.float32)
-    if not np.isfinite(vectors).all():
-        raise FloatingPointError("word2vec: training produced non-finite vectors; lower word2vec.alpha")
-    schema = vector_schema(cfg.vector_size)
-    flat = pa.array(vectors.reshape(-1))
-    out.write(
-        "parts/part-00000-0000.parquet",
-        pa.table([rows["term_id"], rows["term"], pa.FixedSizeListArray.from_arrays(flat, cfg.vector_size)],
-                 schema=schema),
-        schema,
-    )
+    vectors = model.wv.vectors[positions.filter(mask).to_numpy()]
+    write_vectors(out, rows["term_id"], rows["term"], vectors, NAME)
     seconds = trained - written
     return {
         "rows": rows.num_rows,
