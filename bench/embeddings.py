@@ -29,7 +29,7 @@ def gensim_direct(cfg, tokens, vocab) -> dict:
     terms = vocab.read_table(columns=["term"])["term"].combine_chunks()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "corpus.txt")
-        words = word2vec.write_corpus_file(tokens, terms, path)
+        words = word2vec.write_corpus_file(tokens, terms, path).words
         started = time.monotonic()
         word2vec.train(cfg, path)
         seconds = time.monotonic() - started
