@@ -13,7 +13,7 @@ from flows.cluster import LazyCluster
 from flows.executor import StageSpec, run_stage
 from lexiflow.config import Config, load_config
 from lexiflow.store import Artifact, ArtifactStore
-from tasks import bow, index, ingest, lsa, tfidf, tokens, vocab, word2vec
+from tasks import bow, cooc, evaluate, glove, index, ingest, lsa, tfidf, tokens, vocab, word2vec
 
 log = logging.getLogger("lexiflow.build")
 
@@ -28,14 +28,36 @@ GRAPH: list[StageSpec] = [
     StageSpec("lsa", lsa, {"tfidf": "tfidf", "vocab": "vocab"}),
     StageSpec("doc_index", index, {"vectors": "lsa"}),
     StageSpec("word_index", index, {"vectors": "word2vec"}),
+    StageSpec("word2vec_cbow", word2vec, {"tokens": "tokens", "vocab": "vocab"}, section_name="word2vec_cbow"),
+    StageSpec("cooc", cooc, {"tokens": "tokens", "vocab": "vocab"}),
+    StageSpec("glove", glove, {"cooc": "cooc", "vocab": "vocab"}),
+    *(StageSpec(f"eval_{m}", evaluate, {"vectors": m}) for m in ("word2vec", "word2vec_cbow", "glove")),
 ]
 STAGES = [s.name for s in GRAPH]
+# Word-vector models a config may leave out (`embeddings.models`), and the stages only they need.
+MODELS = {"word2vec", "word2vec_cbow", "glove", "nnlm"}
+MODEL_ONLY = {"cooc": "glove", "word_index": "word2vec"}
 
 
-def needed(only: str | None) -> list[StageSpec]:
+def selected(cfg: Config) -> list[StageSpec]:
+    """The default graph minus the word-vector models (and their eval stages) the config does not ask for."""
+    models = set(cfg.embeddings.models)
+    out = []
+    for spec in GRAPH:
+        model = spec.inputs.get("vectors") if spec.name.startswith("eval_") else spec.name
+        model = MODEL_ONLY.get(spec.name, model)
+        if model in MODELS and model not in models:
+            continue
+        if spec.name.startswith("eval_") and not cfg.embeddings.evaluate:
+            continue
+        out.append(spec)
+    return out
+
+
+def needed(only: str | None, cfg: Config | None = None) -> list[StageSpec]:
     """The stages to run for `--only STAGE`: that stage and everything it needs, in order."""
     if only is None:
-        return list(GRAPH)
+        return selected(cfg) if cfg is not None else list(GRAPH)
     by_name = {s.name: s for s in GRAPH}
     if only not in by_name:
         raise ValueError(f"--only {only!r}: unknown stage; stages are {', '.join(STAGES)}")
@@ -69,7 +91,7 @@ def run_build(cfg: Config, only: str | None = None) -> dict[str, Artifact]:
     cluster = LazyCluster(cfg.dask)
     built: dict[str, Artifact] = {}
     try:
-        for spec in needed(only):
+        for spec in needed(only, cfg):
             inputs = {arg: built[upstream] for arg, upstream in spec.inputs.items()}
             run = stage_task.with_options(
                 name=spec.name,

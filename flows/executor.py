@@ -30,9 +30,11 @@ class StageSpec:
     name: str
     module: ModuleType
     inputs: dict[str, str] = field(default_factory=dict)
+    section_name: str | None = None  # a config section other than the module's (two word2vec models)
 
     def section(self, cfg: Config) -> Any:
-        return getattr(cfg, self.module.SECTION) if self.module.SECTION else None
+        name = self.section_name or self.module.SECTION
+        return getattr(cfg, name) if name else None
 
     def config_json(self, cfg: Config) -> dict[str, Any]:
         section = self.section(cfg)

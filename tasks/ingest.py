@@ -9,6 +9,7 @@ column) are errors that name the file, line and field.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import io
 import json
@@ -110,6 +111,8 @@ def discover(cfg: CorpusConfig) -> Source:
         raise CorpusError(f"corpus {cfg.path}: no such file or folder")
     if fs.isdir(root):
         paths = sorted(p for p in fs.find(root) if not os.path.basename(p).startswith("."))
+        if cfg.include:
+            paths = [p for p in paths if any(fnmatch.fnmatch(os.path.relpath(p, root), g) for g in cfg.include)]
         single = False
     else:
         paths, single = [root], True
