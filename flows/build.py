@@ -84,29 +84,52 @@ def stage_task(
     return run_stage(spec, cfg, store, inputs, source=source, cluster=cluster)
 
 
+class Runner:
+    """Runs stages as Prefect task runs named after them, with the config's retries, on one lazy cluster."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.store = ArtifactStore(cfg.store.root)
+        self.cluster = LazyCluster(cfg.dask)
+
+    def __call__(self, spec: StageSpec, inputs: dict[str, Artifact], source: Any = None,
+                 cfg: Config | None = None) -> Artifact:
+        run = stage_task.with_options(
+            name=spec.name,
+            task_run_name=spec.name,
+            retries=self.cfg.run.retries,
+            retry_delay_seconds=self.cfg.run.retry_delay,
+        )
+        return run(spec, cfg or self.cfg, self.store, inputs, source, self.cluster)
+
+    def graph(self, specs: list[StageSpec], built: dict[str, Artifact]) -> dict[str, Artifact]:
+        """Run specs in order, each fed from `built` by upstream name; returns `built`, extended."""
+        for spec in specs:
+            if spec.name not in built:
+                built[spec.name] = self(spec, {arg: built[up] for arg, up in spec.inputs.items()})
+        return built
+
+    def publish(self, built: dict[str, Artifact], corpus: str, **extra: Any) -> None:
+        """Move the ref to a finished build; it records the config so a retrain can apply the same settings."""
+        body = {"corpus": corpus, "config": self.cfg.model_dump(mode="json"), **extra}
+        self.store.write_ref(self.cfg.store.ref, built, body)
+        log.info("ref %r now points at this build (%d artifacts)", self.cfg.store.ref, len(built))
+
+    def close(self) -> None:
+        self.cluster.close()
+
+
 def run_build(cfg: Config, only: str | None = None) -> dict[str, Artifact]:
     """Run the stages (inside a flow run when called from `build_flow`); moves the ref on a full build."""
-    store = ArtifactStore(cfg.store.root)
-    source = ingest.discover(cfg.corpus)
-    cluster = LazyCluster(cfg.dask)
-    built: dict[str, Artifact] = {}
+    runner = Runner(cfg)
     try:
-        for spec in needed(only, cfg):
-            inputs = {arg: built[upstream] for arg, upstream in spec.inputs.items()}
-            run = stage_task.with_options(
-                name=spec.name,
-                task_run_name=spec.name,
-                retries=cfg.run.retries,
-                retry_delay_seconds=cfg.run.retry_delay,
-            )
-            built[spec.name] = run(
-                spec, cfg, store, inputs, source if spec.name == "ingest" else None, cluster
-            )
+        specs = needed(only, cfg)
+        built = {"ingest": runner(specs[0], {}, ingest.discover(cfg.corpus))}
+        runner.graph(specs[1:], built)
     finally:
-        cluster.close()
+        runner.close()
     if only is None:
-        store.write_ref(cfg.store.ref, built, {"corpus": cfg.corpus.path})
-        log.info("ref %r now points at this build (%d artifacts)", cfg.store.ref, len(built))
+        runner.publish(built, cfg.corpus.path)
     return built
 
 

@@ -64,6 +64,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lexiflow,tasks,flows")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    root = _load(args).store.root
+    from flows.retrain import retrain_flow
+
+    overrides = list(args.set or [])
+    if args.ref:
+        overrides.append(f"store.ref={json.dumps(args.ref)}")
+    figures = retrain_flow(corpus=args.corpus, base=args.base, store_root=root, overrides=overrides)
+    if not figures["updated"]:
+        print(figures["message"])
+    else:
+        print(f"retrained {args.base!r}: {figures['new_docs']} new, {figures['changed_docs']} changed, "
+              f"{figures['unchanged_docs']} already known document(s)")
+    return 0
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from lexiflow.query import QueryEngine
     from lexiflow.store import ArtifactStore
@@ -154,6 +172,14 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--only", metavar="STAGE", help="build this stage and the stages it needs")
     _common(run)
     run.set_defaults(func=cmd_run)
+
+    retrain = sub.add_parser("retrain", help="add new documents to a build, continuing its models")
+    retrain.add_argument("--corpus", required=True, help="the new documents: file, folder or fsspec URL")
+    retrain.add_argument("--base", default="default", help="the build to start from (a ref name, default 'default')")
+    retrain.add_argument("--ref", help="name of the retrained build (default: the base's name, moved)")
+    retrain.add_argument("--config", action="append", default=[], help="config file for store.root")
+    _common(retrain)
+    retrain.set_defaults(func=cmd_retrain)
 
     query = sub.add_parser("query", help="query a build: docs TEXT | similar WORD")
     query.add_argument("kind", choices=["docs", "similar"])

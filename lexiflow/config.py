@@ -260,9 +260,16 @@ def _describe(errors: ValidationError, origin: dict[tuple[str, ...], str], data:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def load_config(paths: list[str | os.PathLike[str]] | None = None, overrides: list[str] | None = None) -> Config:
-    """Overlay config files in order, then overrides; validation errors name file, key, value and why."""
-    data: dict[str, Any] = {}
+def load_config(
+    paths: list[str | os.PathLike[str]] | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+) -> Config:
+    """Overlay config files in order, then overrides, on `base` (a recorded config) or the defaults.
+
+    Validation errors name the file (or `--set`), key, value and why.
+    """
+    data: dict[str, Any] = dict(base or {})
     origin: dict[tuple[str, ...], str] = {}
     for raw_path in paths or []:
         path = Path(raw_path)

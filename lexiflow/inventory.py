@@ -19,8 +19,9 @@ def reachable(store: ArtifactStore, refs: list[str] | None = None) -> dict[tuple
     """(stage, key) -> names of the refs (all, or the ones given) that point at it."""
     out: dict[tuple[str, str], list[str]] = {}
     for name in refs if refs is not None else store.refs():
-        for stage, key in store.read_ref(name)["artifacts"].items():
-            out.setdefault((stage, key), []).append(name)
+        ref = store.read_ref(name)
+        for role, key in ref["artifacts"].items():
+            out.setdefault((ref.get("stages", {}).get(role, role), key), []).append(name)
     return out
 
 

@@ -319,7 +319,9 @@ class ArtifactStore:
         body = {
             "name": name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "artifacts": {stage: a.key for stage, a in artifacts.items()},
+            "artifacts": {role: a.key for role, a in artifacts.items()},
+            # The stage folder, where it differs from the role (a retrain's corpus is a corpus_union).
+            "stages": {role: a.stage for role, a in artifacts.items() if a.stage != role},
             **(extra or {}),
         }
         path = self._ref_path(name)
@@ -346,11 +348,12 @@ class ArtifactStore:
         """The artifacts a ref names; a missing one means the store was tampered with, and is an error."""
         ref = self.read_ref(name)
         out: dict[str, Artifact] = {}
-        for stage, key in ref["artifacts"].items():
+        for role, key in ref["artifacts"].items():
+            stage = ref.get("stages", {}).get(role, role)
             artifact = self.get(stage, key)
             if artifact is None:
                 raise FileNotFoundError(f"ref {name!r} names {stage}/{key}, which is not in {self.root}")
-            out[stage] = artifact
+            out[role] = artifact
         return out
 
     def refs(self) -> list[str]:

@@ -102,7 +102,7 @@ def train(cfg: Word2VecConfig, corpus_file: str) -> Any:
     return model
 
 
-def _write_model_vectors(model: Any, out: ArtifactWriter, vocab: pa.Table | None) -> int:
+def write_model_vectors(model: Any, out: ArtifactWriter, vocab: pa.Table | None) -> int:
     """Vectors in vocab term_id order (words the model has), or in the model's own order without a vocab."""
     if vocab is None:
         keys = model.wv.index_to_key
@@ -127,7 +127,7 @@ def build(cfg: Word2VecConfig, out: ArtifactWriter, *, tokens: Artifact, vocab: 
     finally:
         os.remove(corpus_file)
     trained = time.monotonic()
-    rows = _write_model_vectors(model, out, table)
+    rows = write_model_vectors(model, out, table)
     model.save(out.local_path(MODEL_FILE))
     seconds = trained - written
     return {
@@ -205,7 +205,7 @@ def update(previous: Artifact, tokens: Artifact, out: ArtifactWriter, *, min_cou
     finally:
         os.remove(corpus_file)
     table = vocab.read_table(columns=["term_id", "term"]) if vocab is not None else None
-    figures["rows"] = _write_model_vectors(model, out, table)
+    figures["rows"] = write_model_vectors(model, out, table)
     out.write(DROPPED_FILE, pa.table([pa.array([w for w, _ in dropped], pa.string()),
                                       pa.array([c for _, c in dropped], pa.int64())], schema=DROPPED_SCHEMA),
               DROPPED_SCHEMA)
