@@ -84,6 +84,21 @@ def stage_task(
     return run_stage(spec, cfg, store, inputs, source=source, cluster=cluster)
 
 
+OUR_LOGGERS = ("lexiflow", "tasks", "flows")
+
+
+def send_logs_to_prefect() -> None:
+    """Our stage summaries and progress lines go to the flow run's logs too (the UI of a server shows them)."""
+    from prefect.logging.handlers import APILogHandler
+
+    for name in OUR_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+        if not any(isinstance(h, APILogHandler) for h in logger.handlers):
+            logger.addHandler(APILogHandler())
+
+
 class Runner:
     """Runs stages as Prefect task runs named after them, with the config's retries, on one lazy cluster."""
 
@@ -144,6 +159,7 @@ def build_flow(
 
     `corpus` (a path or fsspec URL) overrides `corpus.path`: the parameter a scheduled deployment sets.
     """
+    send_logs_to_prefect()
     overrides = list(overrides or [])
     if corpus:
         overrides.append(f"corpus.path={json.dumps(corpus)}")

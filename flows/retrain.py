@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect import flow
 
-from flows.build import Runner, selected
+from flows.build import Runner, selected, send_logs_to_prefect
 from flows.executor import StageSpec
 from lexiflow.config import Config, load_config
 from lexiflow.store import ArtifactStore
@@ -66,5 +66,6 @@ def run_retrain(cfg: Config, corpus: str, base: str) -> dict[str, Any]:
 def retrain_flow(corpus: str, base: str = "default", store_root: str = "data/artifacts",
                  overrides: list[str] | None = None) -> dict[str, Any]:
     """Add the documents of `corpus` (a path or fsspec URL) to the build named `base` and move that ref."""
+    send_logs_to_prefect()
     cfg = base_config(store_root, base, [f"store.root={json.dumps(store_root)}", *(overrides or [])])
     return run_retrain(cfg, corpus, base)

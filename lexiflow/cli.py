@@ -52,8 +52,6 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    # Our loggers also go to the Prefect run logs (and so to the UI of a server, when one is used).
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lexiflow,tasks,flows")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here, nor for many users
     cfg = _load(args)  # validate before paying for Prefect's start-up
     from flows.build import build_flow
@@ -65,7 +63,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lexiflow,tasks,flows")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     root = _load(args).store.root
     from flows.retrain import retrain_flow

@@ -64,6 +64,7 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20)
 def prefect_server(home: Path) -> Iterator[dict[str, str]]:
     """A real `prefect server start` on loopback; yields the env that points clients at it."""
     port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
     env = {
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import urllib.request
@@ -17,7 +18,7 @@ def test_deploy_from_prefect_yaml_and_run_on_a_worker(tmp_path):
         env = {**env, "LEXIFLOW_HOME": str(REPO)}
 
         def prefect(*args: str, timeout: float = 180) -> str:
-            done = subprocess.run([str(BIN / "prefect"), *args], cwd=REPO, env={**__import__("os").environ, **env},
+            done = subprocess.run([str(BIN / "prefect"), *args], cwd=REPO, env={**os.environ, **env},
                                   capture_output=True, text=True, timeout=timeout)
             assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
             return done.stdout
@@ -34,6 +35,12 @@ def test_deploy_from_prefect_yaml_and_run_on_a_worker(tmp_path):
         with urllib.request.urlopen(f"{env['PREFECT_API_URL']}/flow_runs/{flow_run_id}", timeout=10) as resp:
             state = json.load(resp)["state"]
         assert state["type"] == "COMPLETED", state
+        query = json.dumps({"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}).encode()
+        request = urllib.request.Request(f"{env['PREFECT_API_URL']}/logs/filter", data=query,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            messages = [entry["message"] for entry in json.load(resp)]
+        assert any(m.startswith("tokens: built") for m in messages), "stage summaries must reach the run logs"
     ref = json.loads((store / "refs" / "default.json").read_text())
     assert set(ref["artifacts"]) >= {"ingest", "tokens", "vocab", "tfidf", "lsa", "doc_index", "word_index"}
     assert ref["corpus"] == str(corpus)
