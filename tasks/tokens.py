@@ -33,13 +33,11 @@ SCHEMA = pa.schema([pa.field("doc_id", pa.string(), nullable=False), pa.field("t
 _MARK = "\x1f"  # wraps each match so a split puts tokens at the odd positions
 _HAN = r"[\p{Han}]"
 
-# The default pattern restricted to ASCII is [A-Za-z0-9_]: map every other byte to a space (and A-Z to
-# a-z), and the tokens are what a plain whitespace split returns.
+# The default pattern restricted to ASCII is [A-Za-z0-9_]: map every other byte to a space, and the tokens
+# are what a plain whitespace split returns. Case is left alone: lowercasing (when configured) came before.
 _ASCII_MAP = np.full(256, ord(" "), dtype=np.uint8)
-for _c in b"abcdefghijklmnopqrstuvwxyz0123456789_":
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
     _ASCII_MAP[_c] = _c
-for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
-    _ASCII_MAP[_c] = _c + 32
 
 
 def check_pattern(pattern: str) -> None:
