@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lexiflow.parallel import map_parts
-from lexiflow.sparse import ROW_SCHEMA, from_flat, row_figures, summarize
+from lexiflow.sparse import ROW_SCHEMA, from_flat, row_figures, summarize, unique_counts
 from lexiflow.store import Artifact, ArtifactWriter, read_table, write_table
 
 NAME = "bow"
@@ -32,7 +32,7 @@ def doc2bow(doc_ids: pa.Array, lists: pa.ListArray, terms: pa.Array) -> pa.Table
     known = ~np.isnan(ids) if ids.dtype.kind == "f" else np.ones(len(ids), bool)
     ids = np.nan_to_num(ids).astype(np.int64)[known]
     vocab_size = max(len(terms), 1)
-    keys, counts = np.unique(parents[known] * vocab_size + ids, return_counts=True)
+    keys, counts = unique_counts(parents[known] * vocab_size + ids)
     return from_flat(doc_ids, keys // vocab_size, keys % vocab_size, counts.astype(np.float32), n)
 
 

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from lexiflow.config import VocabConfig
 from lexiflow.parallel import map_parts, reduce_tree
+from lexiflow.sparse import unique_counts
 from lexiflow.store import Artifact, ArtifactWriter, read_table
 
 NAME = "vocab"
@@ -49,14 +50,19 @@ def count_terms(lists: pa.ListArray) -> pa.Table:
     n_terms = len(terms)
     counts = np.bincount(codes, minlength=n_terms)
     parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
-    pairs = np.unique(parents * n_terms + codes)
+    pairs, _ = unique_counts(parents * n_terms + codes)
     df = np.bincount(pairs % n_terms, minlength=n_terms)
     return pa.table([terms, pa.array(counts, pa.int64()), pa.array(df, pa.int64())], schema=COUNTS)
 
 
 def merge_counts(a: pa.Table, b: pa.Table) -> pa.Table:
-    merged = pa.concat_tables([a, b]).group_by("term").aggregate([("count", "sum"), ("df", "sum")])
-    return merged.rename_columns(["term", "count", "df"]).cast(COUNTS)
+    """Sum counts and dfs of the same term (a term's documents lie in one partition, so dfs add up)."""
+    both = pa.concat_tables([a, b])
+    encoded = pc.dictionary_encode(both["term"].combine_chunks())
+    codes = encoded.indices.to_numpy()
+    n_terms = len(encoded.dictionary)
+    sums = [np.bincount(codes, both[col].to_numpy(), minlength=n_terms).astype(np.int64) for col in ("count", "df")]
+    return pa.table([encoded.dictionary, *sums], schema=COUNTS)
 
 
 def vocab_task(part: str) -> dict[str, Any]:

@@ -139,3 +139,21 @@ def test_ascii_fast_path_equals_re2_path_on_real_corpus(path: Path) -> None:
     fast = tokens._ascii_findall(ascii_only)
     slow = tokens._findall(ascii_only, DEFAULT.pattern)
     assert fast.to_pylist() == slow.to_pylist()
+
+
+def test_ascii_fast_path_edges_equal_re2_path() -> None:
+    batch = ["ab", "cd", "", "e f", "!", "  x__y  ", "A1-b2", "tail_", "", "z"]
+    texts = pa.array(batch * 3, pa.string()).slice(1, 25)  # a slice: non-zero array offset
+    fast = tokens._ascii_findall(texts).to_pylist()
+    assert fast == tokens._findall(texts, DEFAULT.pattern).to_pylist()
+    assert fast[:6] == [["cd"], [], ["e", "f"], [], ["x__y"], ["A1", "b2"]]
+    assert tokens._ascii_findall(pa.array(["", ""], pa.string())).to_pylist() == [[], []]
+    assert tokens._ascii_findall(pa.array([], pa.string())).to_pylist() == []
+
+
+def test_han_text_keeps_other_scripts_whole() -> None:
+    # jieba alone cut accented Latin words at each non-ASCII letter (cédula -> c é dula)
+    assert toks(["统一社会信用代码 cédula de identificación, Ångström"]) == [
+        ["统一", "社会", "信用", "代码", "cédula", "de", "identificación", "ångström"]
+    ]
+    assert toks(["naïve我来到北京"]) == [["naïve", "我", "来到", "北京"]]
