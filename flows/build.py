@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -12,7 +13,7 @@ from flows.cluster import LazyCluster
 from flows.executor import StageSpec, run_stage
 from lexiflow.config import Config, load_config
 from lexiflow.store import Artifact, ArtifactStore
-from tasks import bow, index, ingest, lsa, tfidf, tokens, vocab, word2vec
+from tasks import bow, cooc, evaluate, glove, index, ingest, lsa, tfidf, tokens, vocab, word2vec
 
 log = logging.getLogger("lexiflow.build")
 
@@ -27,14 +28,36 @@ GRAPH: list[StageSpec] = [
     StageSpec("lsa", lsa, {"tfidf": "tfidf", "vocab": "vocab"}),
     StageSpec("doc_index", index, {"vectors": "lsa"}),
     StageSpec("word_index", index, {"vectors": "word2vec"}),
+    StageSpec("word2vec_cbow", word2vec, {"tokens": "tokens", "vocab": "vocab"}, section_name="word2vec_cbow"),
+    StageSpec("cooc", cooc, {"tokens": "tokens", "vocab": "vocab"}),
+    StageSpec("glove", glove, {"cooc": "cooc", "vocab": "vocab"}),
+    *(StageSpec(f"eval_{m}", evaluate, {"vectors": m}) for m in ("word2vec", "word2vec_cbow", "glove")),
 ]
 STAGES = [s.name for s in GRAPH]
+# Word-vector models a config may leave out (`embeddings.models`), and the stages only they need.
+MODELS = {"word2vec", "word2vec_cbow", "glove", "nnlm"}
+MODEL_ONLY = {"cooc": "glove", "word_index": "word2vec"}
 
 
-def needed(only: str | None) -> list[StageSpec]:
+def selected(cfg: Config) -> list[StageSpec]:
+    """The default graph minus the word-vector models (and their eval stages) the config does not ask for."""
+    models = set(cfg.embeddings.models)
+    out = []
+    for spec in GRAPH:
+        model = spec.inputs.get("vectors") if spec.name.startswith("eval_") else spec.name
+        model = MODEL_ONLY.get(spec.name, model)
+        if model in MODELS and model not in models:
+            continue
+        if spec.name.startswith("eval_") and not cfg.embeddings.evaluate:
+            continue
+        out.append(spec)
+    return out
+
+
+def needed(only: str | None, cfg: Config | None = None) -> list[StageSpec]:
     """The stages to run for `--only STAGE`: that stage and everything it needs, in order."""
     if only is None:
-        return list(GRAPH)
+        return selected(cfg) if cfg is not None else list(GRAPH)
     by_name = {s.name: s for s in GRAPH}
     if only not in by_name:
         raise ValueError(f"--only {only!r}: unknown stage; stages are {', '.join(STAGES)}")
@@ -48,39 +71,82 @@ def needed(only: str | None) -> list[StageSpec]:
     return [s for s in GRAPH if s.name in wanted]
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
+def transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what another try can fix: bad input and bad config (ValueError) fail at once."""
+    exc = state.result(raise_on_failure=False)
+    return not isinstance(exc, ValueError)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retry_condition_fn=transient)
 def stage_task(
     spec: StageSpec, cfg: Config, store: ArtifactStore, inputs: dict[str, Artifact], source: Any, cluster: Any
 ) -> Artifact:
     return run_stage(spec, cfg, store, inputs, source=source, cluster=cluster)
 
 
+class Runner:
+    """Runs stages as Prefect task runs named after them, with the config's retries, on one lazy cluster."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.store = ArtifactStore(cfg.store.root)
+        self.cluster = LazyCluster(cfg.dask)
+
+    def __call__(self, spec: StageSpec, inputs: dict[str, Artifact], source: Any = None,
+                 cfg: Config | None = None) -> Artifact:
+        run = stage_task.with_options(
+            name=spec.name,
+            task_run_name=spec.name,
+            retries=self.cfg.run.retries,
+            retry_delay_seconds=self.cfg.run.retry_delay,
+        )
+        return run(spec, cfg or self.cfg, self.store, inputs, source, self.cluster)
+
+    def graph(self, specs: list[StageSpec], built: dict[str, Artifact]) -> dict[str, Artifact]:
+        """Run specs in order, each fed from `built` by upstream name; returns `built`, extended."""
+        for spec in specs:
+            if spec.name not in built:
+                built[spec.name] = self(spec, {arg: built[up] for arg, up in spec.inputs.items()})
+        return built
+
+    def publish(self, built: dict[str, Artifact], corpus: str, **extra: Any) -> None:
+        """Move the ref to a finished build; it records the config so a retrain can apply the same settings."""
+        body = {"corpus": corpus, "config": self.cfg.model_dump(mode="json"), **extra}
+        self.store.write_ref(self.cfg.store.ref, built, body)
+        log.info("ref %r now points at this build (%d artifacts)", self.cfg.store.ref, len(built))
+
+    def close(self) -> None:
+        self.cluster.close()
+
+
 def run_build(cfg: Config, only: str | None = None) -> dict[str, Artifact]:
     """Run the stages (inside a flow run when called from `build_flow`); moves the ref on a full build."""
-    store = ArtifactStore(cfg.store.root)
-    source = ingest.discover(cfg.corpus)
-    cluster = LazyCluster(cfg.dask)
-    built: dict[str, Artifact] = {}
+    runner = Runner(cfg)
     try:
-        for spec in needed(only):
-            inputs = {arg: built[upstream] for arg, upstream in spec.inputs.items()}
-            run = stage_task.with_options(name=spec.name, task_run_name=spec.name)
-            built[spec.name] = run(
-                spec, cfg, store, inputs, source if spec.name == "ingest" else None, cluster
-            )
+        specs = needed(only, cfg)
+        built = {"ingest": runner(specs[0], {}, ingest.discover(cfg.corpus))}
+        runner.graph(specs[1:], built)
     finally:
-        cluster.close()
+        runner.close()
     if only is None:
-        store.write_ref(cfg.store.ref, built, {"corpus": cfg.corpus.path})
-        log.info("ref %r now points at this build (%d artifacts)", cfg.store.ref, len(built))
+        runner.publish(built, cfg.corpus.path)
     return built
 
 
 @flow(name="build", log_prints=True)
 def build_flow(
-    config: list[str] | None = None, overrides: list[str] | None = None, only: str | None = None
+    config: list[str] | None = None,
+    overrides: list[str] | None = None,
+    only: str | None = None,
+    corpus: str | None = None,
 ) -> dict[str, str]:
-    """Build every artifact for a config (files overlaid in order, then `section.key=value` overrides)."""
+    """Build every artifact for a config (files overlaid in order, then `section.key=value` overrides).
+
+    `corpus` (a path or fsspec URL) overrides `corpus.path`: the parameter a scheduled deployment sets.
+    """
+    overrides = list(overrides or [])
+    if corpus:
+        overrides.append(f"corpus.path={json.dumps(corpus)}")
     cfg = load_config(config, overrides)
     built = run_build(cfg, only)
     return {name: a.key for name, a in built.items()}

@@ -26,6 +26,8 @@ class LazyCluster:
             return self.client
         from distributed import Client, LocalCluster
 
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
         if self.cfg.address:
             self.client = Client(self.cfg.address, set_as_default=True)
             log.info("dask: joined scheduler %s", self.cfg.address)
@@ -38,6 +40,7 @@ class LazyCluster:
                 processes=self.cfg.processes,
                 host="127.0.0.1",
                 dashboard_address=None,
+                silence_logs=logging.WARNING,
             )
             self.client = Client(self.cluster, set_as_default=True)
             log.info("dask: local cluster of %d worker(s), %s each", workers, self.cfg.memory_limit)

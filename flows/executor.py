@@ -30,13 +30,20 @@ class StageSpec:
     name: str
     module: ModuleType
     inputs: dict[str, str] = field(default_factory=dict)
+    section_name: str | None = None  # a config section other than the module's (two word2vec models)
 
     def section(self, cfg: Config) -> Any:
-        return getattr(cfg, self.module.SECTION) if self.module.SECTION else None
+        name = self.section_name or self.module.SECTION
+        return getattr(cfg, name) if name else None
 
     def config_json(self, cfg: Config) -> dict[str, Any]:
         section = self.section(cfg)
         return section_dump(section) if section is not None else {}
+
+    def key_config(self, cfg: Config) -> dict[str, Any]:
+        """The config that keys the output: settings that only say where input is (it is keyed by content) drop out."""
+        ignored = getattr(self.module, "KEY_IGNORES", ())
+        return {k: v for k, v in self.config_json(cfg).items() if k not in ignored}
 
 
 def _schema_of(artifact_parts: list[str]) -> tuple[str, list[str]]:
@@ -63,7 +70,7 @@ def run_stage(
     if source is not None:
         input_keys["source"] = source.fingerprint
     config_json = spec.config_json(cfg)
-    key = artifact_key(spec.name, spec.module.VERSION, config_json, input_keys)
+    key = artifact_key(spec.name, spec.module.VERSION, spec.key_config(cfg), input_keys)
     existing = store.get(spec.name, key)
     if existing is not None:
         log.info("%s: cached %s (%s rows)", spec.name, key, existing.num_rows)

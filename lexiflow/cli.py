@@ -34,28 +34,51 @@ def _config_files(paths: Sequence[str]) -> list[str]:
     return [str(DEFAULT_CONFIG)] if DEFAULT_CONFIG.exists() else []
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """`--set` values plus the shorthand flags, as `section.key=value` overrides."""
     overrides = list(args.set or [])
-    if getattr(args, "corpus", None):
-        overrides.append(f"corpus.path={json.dumps(args.corpus)}")
     if getattr(args, "store", None):
         overrides.append(f"store.root={json.dumps(args.store)}")
     if getattr(args, "ref", None):
         overrides.append(f"store.ref={json.dumps(args.ref)}")
+    return overrides
+
+
+def _load(args: argparse.Namespace) -> Config:
+    overrides = _overrides(args)
+    if getattr(args, "corpus", None):
+        overrides.append(f"corpus.path={json.dumps(args.corpus)}")
     return load_config(_config_files(getattr(args, "config", [])), overrides)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     # Our loggers also go to the Prefect run logs (and so to the UI of a server, when one is used).
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lexiflow,tasks,flows")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here, nor for many users
     cfg = _load(args)  # validate before paying for Prefect's start-up
     from flows.build import build_flow
 
-    overrides = list(args.set or [])
-    if args.corpus:
-        overrides.append(f"corpus.path={json.dumps(args.corpus)}")
-    built = build_flow(config=_config_files(args.config), overrides=overrides, only=args.only)
+    built = build_flow(config=_config_files(args.config), overrides=_overrides(args), only=args.only,
+                       corpus=args.corpus)
     print(f"built {len(built)} artifact(s) under {cfg.store.root}" + ("" if args.only else f", ref {cfg.store.ref!r}"))
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lexiflow,tasks,flows")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    root = _load(args).store.root
+    from flows.retrain import retrain_flow
+
+    overrides = list(args.set or [])
+    if args.ref:
+        overrides.append(f"store.ref={json.dumps(args.ref)}")
+    figures = retrain_flow(corpus=args.corpus, base=args.base, store_root=root, overrides=overrides)
+    if not figures["updated"]:
+        print(figures["message"])
+    else:
+        print(f"retrained {args.base!r}: {figures['new_docs']} new, {figures['changed_docs']} changed, "
+              f"{figures['unchanged_docs']} already known document(s)")
     return 0
 
 
@@ -66,7 +89,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if not 1 <= args.k <= cfg.query.max_k:
         raise ValueError(f"-k {args.k}: must be between 1 and query.max_k={cfg.query.max_k}")
-    engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref)
+    engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref, cfg.query)
     if args.kind == "docs":
         hits = engine.docs(" ".join(args.text), args.k)
         for h in hits:
@@ -85,27 +108,51 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
 def cmd_artifacts(args: argparse.Namespace) -> int:
+    from lexiflow import inventory
     from lexiflow.store import ArtifactStore
 
-    cfg = _load(args)
-    store = ArtifactStore(cfg.store.root)
-    refs = {name: store.read_ref(name)["artifacts"] for name in store.refs()}
-    rows = []
-    for a in store.artifacts():
-        names = [r for r, arts in refs.items() if arts.get(a.stage) == a.key]
-        seconds = a.manifest.get("timings", {}).get("seconds", 0.0)
-        rows.append((a.stage, a.key, a.num_rows, seconds, ",".join(names)))
+    store = ArtifactStore(_load(args).store.root)
+    if args.action == "show":
+        if not args.key:
+            raise ValueError("artifacts show KEY: give an artifact key (a prefix is enough), or stage/key")
+        artifact = inventory.find(store, args.key)
+        print(json.dumps({"url": artifact.url, **artifact.manifest}, indent=2, sort_keys=True, ensure_ascii=False))
+        return 0
+    if args.action == "gc":
+        result = inventory.gc(store, args.keep_refs, args.min_age, args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        for e in result.removed:
+            print(f"{verb} {e.artifact.stage}/{e.artifact.key} ({_human(e.bytes)})")
+        for path in result.temp_removed:
+            print(f"{verb} temp folder {path}")
+        total = sum(e.bytes for e in result.removed)
+        print(f"{verb} {len(result.removed)} artifact(s), {_human(total)}; kept {result.kept}")
+        return 0
+    rows = inventory.entries(store)
     if args.json:
-        for stage, key, n, s, r in rows:
-            print(json.dumps({"stage": stage, "key": key, "rows": n, "seconds": s, "refs": r.split(",") if r else []}))
+        for e in rows:
+            a = e.artifact
+            print(json.dumps({"stage": a.stage, "key": a.key, "rows": a.num_rows, "bytes": e.bytes,
+                              "seconds": a.manifest.get("timings", {}).get("seconds"), "refs": list(e.refs)}))
         return 0
     if not rows:
         print(f"no artifacts under {store.root}")
         return 0
-    print(f"{'stage':<12} {'key':<22} {'rows':>10} {'seconds':>9}  refs")
-    for stage, key, n, s, r in rows:
-        print(f"{stage:<12} {key:<22} {n:>10} {s:>9.2f}  {r}")
+    print(f"{'stage':<12} {'key':<22} {'rows':>10} {'size':>10} {'seconds':>9}  refs")
+    for e in rows:
+        a = e.artifact
+        seconds = a.manifest.get("timings", {}).get("seconds", 0.0)
+        print(f"{a.stage:<12} {a.key:<22} {a.num_rows:>10} {_human(e.bytes):>10} {seconds:>9.2f}  {','.join(e.refs)}")
     return 0
 
 
@@ -126,6 +173,14 @@ def parser() -> argparse.ArgumentParser:
     _common(run)
     run.set_defaults(func=cmd_run)
 
+    retrain = sub.add_parser("retrain", help="add new documents to a build, continuing its models")
+    retrain.add_argument("--corpus", required=True, help="the new documents: file, folder or fsspec URL")
+    retrain.add_argument("--base", default="default", help="the build to start from (a ref name, default 'default')")
+    retrain.add_argument("--ref", help="name of the retrained build (default: the base's name, moved)")
+    retrain.add_argument("--config", action="append", default=[], help="config file for store.root")
+    _common(retrain)
+    retrain.set_defaults(func=cmd_retrain)
+
     query = sub.add_parser("query", help="query a build: docs TEXT | similar WORD")
     query.add_argument("kind", choices=["docs", "similar"])
     query.add_argument("text", nargs="+")
@@ -136,8 +191,15 @@ def parser() -> argparse.ArgumentParser:
     _common(query)
     query.set_defaults(func=cmd_query)
 
-    arts = sub.add_parser("artifacts", help="list the published artifacts and the builds that use them")
+    arts = sub.add_parser("artifacts", help="ls | show KEY | gc: the store's artifacts and the builds using them")
+    arts.add_argument("action", nargs="?", default="ls", choices=["ls", "show", "gc"])
+    arts.add_argument("key", nargs="?", help="for show: an artifact key, a prefix of one, or stage/key")
     arts.add_argument("--json", action="store_true")
+    arts.add_argument("--keep-refs", nargs="*", metavar="REF",
+                      help="gc: refs whose artifacts are kept (default: every ref)")
+    arts.add_argument("--min-age", type=float, default=3600.0,
+                      help="gc: spare artifacts and temp folders younger than this many seconds (default 3600)")
+    arts.add_argument("--dry-run", action="store_true", help="gc: list what would go, remove nothing")
     arts.add_argument("--config", action="append", default=[])
     _common(arts)
     arts.set_defaults(func=cmd_artifacts)

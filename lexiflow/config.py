@@ -26,11 +26,19 @@ class Section(BaseModel):
 class CorpusConfig(Section):
     path: str = "data/debian-sample.parquet"
     format: Literal["auto", "parquet", "jsonl", "csv", "txt", "lines"] = "auto"
+    include: list[str] = Field(default_factory=list, description="glob patterns: only these files of a folder")
     id_column: str = "doc_id"
     text_column: str = "text"
     title_column: str = "title"
     label_column: str = "label"
     partition_rows: int = Field(20_000, gt=0)
+    on_error: Literal["fail", "skip"] = "fail"
+    duplicates: Literal["error", "keep_last"] = "error"
+
+
+class RunConfig(Section):
+    retries: int = Field(1, ge=0, description="Prefect retries of a failed stage task (transient errors)")
+    retry_delay: float = Field(5.0, ge=0)
 
 
 class StoreConfig(Section):
@@ -100,6 +108,55 @@ class Word2VecConfig(Section):
         return self
 
 
+def parse_bytes(text: str) -> int:
+    """`512MiB`, `2GB`, `1.5GiB` or a plain number of bytes, as dask writes memory limits."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*", text, re.I)
+    if not match:
+        raise ValueError(f"{text!r}: expected a size such as 512MiB, 2GB or 1.5GiB")
+    unit = (match[2] or "B").upper()
+    scale = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}[unit]
+    return int(float(match[1]) * scale)
+
+
+class CoocConfig(Section):
+    scope: Literal["window", "document"] = "window"
+    window: int = Field(10, ge=1, le=20, description="<= 20 keeps harmonic sums exact in int64")
+    symmetric: bool = True
+    weighting: Literal["harmonic", "none"] = "harmonic"
+    memory_limit: str = "1GiB"
+
+    @model_validator(mode="after")
+    def _memory(self) -> CoocConfig:
+        if parse_bytes(self.memory_limit) < 2**24:
+            raise ValueError(f"memory_limit={self.memory_limit!r}: at least 16MiB is needed")
+        return self
+
+
+class GloveConfig(Section):
+    vector_size: int = Field(100, gt=0)
+    x_max: float = Field(10.0, gt=0)
+    alpha: float = Field(0.75, gt=0, le=1)
+    learning_rate: float = Field(0.05, gt=0)
+    epochs: int = Field(25, gt=0)
+    grad_clip: float = Field(100.0, gt=0)
+    output: Literal["sum", "word", "concat"] = "sum"
+    workers: int = Field(0, ge=0, description="0 means one per core")
+    seed: int = 1
+
+
+class EvaluateConfig(Section):
+    restrict_vocab: int = Field(30_000, gt=0, description="analogy answers among the most frequent words")
+    case_insensitive: bool = True
+
+
+class EmbeddingsConfig(Section):
+    """Which word-vector models a build trains (each followed by its `eval_*` stage)."""
+
+    models: list[Literal["word2vec", "word2vec_cbow", "glove", "nnlm"]] = Field(default_factory=lambda: ["word2vec"])
+    evaluate: bool = False
+
+
 class LsaConfig(Section):
     dim: int = Field(128, gt=0)
     oversample: int = Field(16, ge=0)
@@ -116,16 +173,24 @@ class IndexConfig(Section):
 class QueryConfig(Section):
     k: int = Field(10, gt=0)
     max_k: int = Field(1000, gt=0)
+    rerank: int = Field(200, ge=0, description="LSA candidates re-scored by exact TF-IDF cosine; 0 disables")
+    rerank_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the LSA score in the blend")
 
 
 class Config(Section):
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
     dask: DaskConfig = Field(default_factory=DaskConfig)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     vocab: VocabConfig = Field(default_factory=VocabConfig)
     tfidf: TfidfConfig = Field(default_factory=TfidfConfig)
     word2vec: Word2VecConfig = Field(default_factory=Word2VecConfig)
+    word2vec_cbow: Word2VecConfig = Field(default_factory=lambda: Word2VecConfig(model="cbow"))
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    cooc: CoocConfig = Field(default_factory=CoocConfig)
+    glove: GloveConfig = Field(default_factory=GloveConfig)
     lsa: LsaConfig = Field(default_factory=LsaConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)
@@ -195,9 +260,16 @@ def _describe(errors: ValidationError, origin: dict[tuple[str, ...], str], data:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def load_config(paths: list[str | os.PathLike[str]] | None = None, overrides: list[str] | None = None) -> Config:
-    """Overlay config files in order, then overrides; validation errors name file, key, value and why."""
-    data: dict[str, Any] = {}
+def load_config(
+    paths: list[str | os.PathLike[str]] | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+) -> Config:
+    """Overlay config files in order, then overrides, on `base` (a recorded config) or the defaults.
+
+    Validation errors name the file (or `--set`), key, value and why.
+    """
+    data: dict[str, Any] = dict(base or {})
     origin: dict[tuple[str, ...], str] = {}
     for raw_path in paths or []:
         path = Path(raw_path)

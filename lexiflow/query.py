@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from lexiflow.config import TfidfConfig, TokenizeConfig
+from lexiflow.config import QueryConfig, TfidfConfig, TokenizeConfig
 from lexiflow.store import Artifact, ArtifactStore
 
 
@@ -76,9 +76,10 @@ class Index:
 class QueryEngine:
     """Loads the artifacts a ref names on first use of each side (documents, words)."""
 
-    def __init__(self, store: ArtifactStore, ref: str = "default") -> None:
+    def __init__(self, store: ArtifactStore, ref: str = "default", settings: QueryConfig | None = None) -> None:
         self.store = store
         self.ref = ref
+        self.settings = settings or QueryConfig()
         self.artifacts = store.resolve(ref)
 
     def _need(self, stage: str) -> Artifact:
@@ -113,8 +114,8 @@ class QueryEngine:
         side = self._doc_side
         return tokenize([text], side["tokens_cfg"], side["stopwords"])[0].as_py()
 
-    def encode_text(self, text: str) -> np.ndarray:
-        """The query's LSA code: TF-IDF with the build's idf, projected and normalised like the documents."""
+    def query_weights(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The query's TF-IDF row (term ids, weights), with the build's tokenizer, vocab and idf."""
         from tasks.tfidf import weigh
 
         side = self._doc_side
@@ -130,13 +131,43 @@ class QueryEngine:
         lists = pa.array([term_ids.tolist()], pa.list_(pa.int32()))
         values = weigh(lists, pa.array([counts.astype(np.float32).tolist()], pa.list_(pa.float32())),
                        side["idf"], side["tfidf_cfg"])
-        weights = np.asarray(values[0].as_py(), dtype=np.float64)
-        code = weights @ side["projection"][term_ids].astype(np.float64)
+        return term_ids, np.asarray(values[0].as_py(), dtype=np.float64)
+
+    def encode_text(self, text: str) -> np.ndarray:
+        """The query's LSA code: its TF-IDF row projected and normalised like the documents' codes."""
+        term_ids, weights = self.query_weights(text)
+        code = weights @ self._doc_side["projection"][term_ids].astype(np.float64)
         norm = np.linalg.norm(code)
         return (code / norm if norm > 0 else code).astype(np.float32)
 
+    @functools.cached_property
+    def _tfidf_rows(self) -> tuple[Any, dict[str, int]]:
+        """Every document's TF-IDF row, for re-scoring LSA candidates exactly."""
+        from lexiflow.sparse import to_csr
+
+        table = self._need("tfidf").read_table(columns=["doc_id", "term_ids", "values"])
+        rows = {doc_id: i for i, doc_id in enumerate(table["doc_id"].to_pylist())}
+        return to_csr(table, len(self._doc_side["terms"])), rows
+
     def docs(self, text: str, k: int = 10) -> list[DocHit]:
-        hits = self._doc_side["index"].search(self.encode_text(text), k)
+        """Nearest documents by LSA code; the top `rerank` candidates re-scored with exact TF-IDF cosine.
+
+        LSA alone blurs specific terms (at 128 dimensions "python library for machine learning" finds Python
+        libraries of any kind); blending in the exact TF-IDF cosine of a few hundred candidates restores them
+        at little cost.
+        """
+        code = self.encode_text(text)
+        index = self._doc_side["index"]
+        if self.settings.rerank <= 0:
+            hits = index.search(code, k)
+        else:
+            candidates = index.search(code, max(k, self.settings.rerank))
+            term_ids, weights = self.query_weights(text)
+            matrix, rows = self._tfidf_rows
+            exact = np.asarray(matrix[[rows[d] for d, _, _ in candidates]][:, term_ids] @ weights).ravel()
+            w = self.settings.rerank_weight
+            blended = [(d, w * s + (1 - w) * float(x), p) for (d, s, p), x in zip(candidates, exact, strict=True)]
+            hits = sorted(blended, key=lambda h: -h[1])[:k]
         meta = self._doc_meta([doc_id for doc_id, _, _ in hits])
         return [
             DocHit(rank=i + 1, doc_id=doc_id, title=meta.get(doc_id, (None, None))[0],

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,58 @@ def write_json(path: str, data: Any) -> None:
     fs, local = _fs(path)
     with fs.open(local, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
+
+
+def file_digest(path: str) -> str:
+    """Content hash of one file (a partition), for reusing work done on identical input."""
+    fs, local = _fs(path)
+    digest = hashlib.blake2b(digest_size=16)
+    with fs.open(local, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def copy_file(src: str, dst: str) -> None:
+    """Hard link when both are local (free), else a copy."""
+    fs_src, src_path = _fs(src)
+    fs_dst, dst_path = _fs(dst)
+    if _is_local(fs_src) and _is_local(fs_dst):
+        os.makedirs(os.path.dirname(dst_path), exist_ok=True)
+        try:
+            os.link(src_path, dst_path)
+            return
+        except OSError:
+            shutil.copyfile(src_path, dst_path)
+            return
+    fs_dst.makedirs(os.path.dirname(dst_path), exist_ok=True)
+    with fs_src.open(src_path, "rb") as r, fs_dst.open(dst_path, "wb") as w:
+        shutil.copyfileobj(r, w)
+
+
+def reuse_part(cache_url: str | None, key: str, out_part: str, make: Callable[[], Any]) -> bool:
+    """Produce `out_part` from the part cache when an identical input was processed before, else `make()` it.
+
+    Cache entries are published by rename, so a killed task never leaves a truncated entry. Returns True
+    on a cache hit.
+    """
+    if cache_url is None:
+        make()
+        return False
+    cached = join(cache_url, f"{key}.parquet")
+    fs, cached_path = _fs(cached)
+    if fs.exists(cached_path):
+        copy_file(cached, out_part)
+        return True
+    make()
+    tmp = f"{cached}.tmp-{uuid.uuid4().hex[:8]}"
+    copy_file(out_part, tmp)
+    tmp_path = _fs(tmp)[1]
+    if _is_local(fs):
+        os.replace(tmp_path, cached_path)
+    else:
+        fs.mv(tmp_path, cached_path)
+    return False
 
 
 def join(*parts: str) -> str:
@@ -127,6 +179,7 @@ class ArtifactWriter:
     stage: str
     key: str
     url: str
+    cache_url: str | None = None  # ROOT/<stage>/.parts: outputs of single parts, reused across builds
 
     def file(self, name: str) -> str:
         return join(self.url, name)
@@ -177,7 +230,7 @@ class ArtifactStore:
     def writer(self, stage: str, key: str) -> ArtifactWriter:
         url = self._url(stage, f".tmp-{key}-{uuid.uuid4().hex[:8]}")
         self.fs.makedirs(_fs(url)[1], exist_ok=True)
-        return ArtifactWriter(stage=stage, key=key, url=url)
+        return ArtifactWriter(stage=stage, key=key, url=url, cache_url=self._url(stage, ".parts"))
 
     def publish(self, writer: ArtifactWriter, manifest: dict[str, Any]) -> Artifact:
         """Write the manifest last, then rename the temp folder into place; a racing winner is reused."""
@@ -227,6 +280,35 @@ class ArtifactStore:
                 if artifact is not None:
                     yield artifact
 
+    def size(self, artifact: Artifact) -> int:
+        """Bytes on disk of one artifact."""
+        path = _fs(artifact.url)[1]
+        return int(sum(self.fs.du(path, total=False).values())) if self.fs.exists(path) else 0
+
+    def remove(self, artifact: Artifact) -> None:
+        """Delete an artifact: its manifest first, so a reader never trusts a half-deleted folder."""
+        path = _fs(artifact.url)[1]
+        self.fs.rm(join(path, MANIFEST))
+        if _is_local(self.fs):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            self.fs.rm(path, recursive=True)
+
+    def temp_folders(self) -> Iterator[tuple[str, float]]:
+        """Leftover `.tmp-*` folders (from killed or running builds) with their modification times."""
+        if not self.fs.exists(self._root_path):
+            return
+        for stage_dir in self.fs.ls(self._root_path, detail=False):
+            if os.path.basename(stage_dir.rstrip("/")) == "refs" or not self.fs.isdir(stage_dir):
+                continue
+            for entry in self.fs.ls(stage_dir, detail=True):
+                if os.path.basename(entry["name"].rstrip("/")).startswith(".tmp-"):
+                    mtime = entry.get("mtime") or entry.get("LastModified") or 0
+                    yield entry["name"], float(mtime.timestamp() if hasattr(mtime, "timestamp") else mtime)
+
+    def remove_temp(self, path: str) -> None:
+        self.fs.rm(path, recursive=True)
+
     # Refs -----------------------------------------------------------------------------------------------
 
     def _ref_path(self, name: str) -> str:
@@ -237,7 +319,9 @@ class ArtifactStore:
         body = {
             "name": name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "artifacts": {stage: a.key for stage, a in artifacts.items()},
+            "artifacts": {role: a.key for role, a in artifacts.items()},
+            # The stage folder, where it differs from the role (a retrain's corpus is a corpus_union).
+            "stages": {role: a.stage for role, a in artifacts.items() if a.stage != role},
             **(extra or {}),
         }
         path = self._ref_path(name)
@@ -264,11 +348,12 @@ class ArtifactStore:
         """The artifacts a ref names; a missing one means the store was tampered with, and is an error."""
         ref = self.read_ref(name)
         out: dict[str, Artifact] = {}
-        for stage, key in ref["artifacts"].items():
+        for role, key in ref["artifacts"].items():
+            stage = ref.get("stages", {}).get(role, role)
             artifact = self.get(stage, key)
             if artifact is None:
                 raise FileNotFoundError(f"ref {name!r} names {stage}/{key}, which is not in {self.root}")
-            out[stage] = artifact
+            out[role] = artifact
         return out
 
     def refs(self) -> list[str]:

@@ -9,6 +9,7 @@ column) are errors that name the file, line and field.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import io
 import json
@@ -27,13 +28,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lexiflow.config import CorpusConfig
+from lexiflow.hashing import hash_strings
 from lexiflow.parallel import map_parts
-from lexiflow.store import ArtifactWriter, write_table
+from lexiflow.store import ArtifactWriter, read_table, write_table
 
 NAME = "ingest"
 VERSION = 1
 SECTION = "corpus"
 USES_DASK = True
+KEY_IGNORES = ("path",)  # the corpus is keyed by its content fingerprint, wherever it lies
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,8 @@ def discover(cfg: CorpusConfig) -> Source:
         raise CorpusError(f"corpus {cfg.path}: no such file or folder")
     if fs.isdir(root):
         paths = sorted(p for p in fs.find(root) if not os.path.basename(p).startswith("."))
+        if cfg.include:
+            paths = [p for p in paths if any(fnmatch.fnmatch(os.path.relpath(p, root), g) for g in cfg.include)]
         single = False
     else:
         paths, single = [root], True
@@ -131,6 +136,7 @@ def discover(cfg: CorpusConfig) -> Source:
 # Decoding ----------------------------------------------------------------------------------------------
 
 _ESCAPED = re.compile("[\udc80-\udcff]")
+_BOM = "\ufeff"
 
 
 def repair(text: str) -> tuple[str, int]:
@@ -140,13 +146,38 @@ def repair(text: str) -> tuple[str, int]:
 
 
 def decode(raw: bytes) -> tuple[str, int]:
+    """UTF-8 with undecodable bytes replaced and counted; NUL bytes become spaces (no text needs them)."""
     try:
-        return raw.decode("utf-8"), 0
+        text, bad = raw.decode("utf-8"), 0
     except UnicodeDecodeError:
-        return repair(raw.decode("utf-8", "surrogateescape"))
+        text, bad = repair(raw.decode("utf-8", "surrogateescape"))
+    return (text.replace("\x00", " ") if "\x00" in text else text), bad
 
 
-# Readers: each yields dict rows {doc_id, text, title, label} and counts bad bytes in `stats` --------------
+def looks_binary(sample: bytes) -> bool:
+    """A file whose first block has NUL bytes among many control bytes is not text (an image, an archive)."""
+    if b"\x00" not in sample:
+        return False
+    control = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return control > 0.1 * len(sample)
+
+
+# Readers: each yields dict rows {doc_id, text, title, label}; `stats` counts what was repaired or skipped ----
+
+
+class Stats(dict):
+    """Counters a reader fills in: bad_bytes, skipped_records, skipped_files (with a few examples)."""
+
+    def __init__(self) -> None:
+        super().__init__(bad_bytes=0, skipped_records=0, skipped_files=0, examples=[])
+
+    def skip(self, what: str, cfg: CorpusConfig, files: bool = False) -> None:
+        """Count a skipped record or file, or raise when corpus.on_error says a bad record stops the run."""
+        if cfg.on_error == "fail" and not files:
+            raise CorpusError(f"{what} (set corpus.on_error: skip to skip and count such records)")
+        self["skipped_files" if files else "skipped_records"] += 1
+        if len(self["examples"]) < 5:
+            self["examples"].append(what)
 
 
 def _field(row: dict[str, Any], column: str) -> str | None:
@@ -156,37 +187,42 @@ def _field(row: dict[str, Any], column: str) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def _jsonl_rows(f: SourceFile, cfg: CorpusConfig, stats: dict[str, int]) -> Iterator[dict[str, Any]]:
+def _jsonl_rows(f: SourceFile, cfg: CorpusConfig, stats: Stats) -> Iterator[dict[str, Any]]:
     with fsspec.open(f.url, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             line, bad = decode(raw)
             stats["bad_bytes"] += bad
+            if lineno == 1:
+                line = line.removeprefix(_BOM)
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise CorpusError(f"{f.url}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+                stats.skip(f"{f.url}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})", cfg)
+                continue
             if not isinstance(obj, dict):
-                raise CorpusError(f"{f.url}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                stats.skip(f"{f.url}:{lineno}: expected a JSON object, got {type(obj).__name__}", cfg)
+                continue
             text = obj.get(cfg.text_column)
             if not isinstance(text, str):
-                what = "missing" if text is None else f"a {type(text).__name__}, not a string"
-                raise CorpusError(f"{f.url}:{lineno}: field {cfg.text_column!r} is {what}")
+                what = "missing" if text is None else f"of type {type(text).__name__}, not a string"
+                stats.skip(f"{f.url}:{lineno}: field {cfg.text_column!r} is {what}", cfg)
+                continue
             doc_id = _field(obj, cfg.id_column)
             yield {
                 "doc_id": doc_id if doc_id is not None else f"{f.name}:{lineno}",
-                "text": text,
+                "text": text.replace("\x00", " "),
                 "title": _field(obj, cfg.title_column),
                 "label": _field(obj, cfg.label_column),
             }
 
 
-def _csv_rows(f: SourceFile, cfg: CorpusConfig, stats: dict[str, int]) -> Iterator[dict[str, Any]]:
+def _csv_rows(f: SourceFile, cfg: CorpusConfig, stats: Stats) -> Iterator[dict[str, Any]]:
     csv.field_size_limit(sys.maxsize)
     with fsspec.open(f.url, "rb") as raw:
-        text_io = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.DictReader(text_io)
+        text_io = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        reader = csv.DictReader(line.replace("\x00", " ") for line in text_io)
         header = reader.fieldnames or []
         if cfg.text_column not in header:
             raise CorpusError(f"{f.url}:1: no column {cfg.text_column!r} in the header (columns: {header})")
@@ -199,7 +235,8 @@ def _csv_rows(f: SourceFile, cfg: CorpusConfig, stats: dict[str, int]) -> Iterat
                     stats["bad_bytes"] += bad
                 fixed[key] = value
             if fixed[cfg.text_column] is None:
-                raise CorpusError(f"{f.url}:{reader.line_num}: row has fewer fields than the header")
+                stats.skip(f"{f.url}:{reader.line_num}: row has fewer fields than the header", cfg)
+                continue
             yield {
                 "doc_id": fixed[cfg.id_column] or f"{f.name}:{reader.line_num}",
                 "text": fixed[cfg.text_column],
@@ -208,21 +245,27 @@ def _csv_rows(f: SourceFile, cfg: CorpusConfig, stats: dict[str, int]) -> Iterat
             }
 
 
-def _line_rows(f: SourceFile, cfg: CorpusConfig, stats: dict[str, int]) -> Iterator[dict[str, Any]]:
+def _line_rows(f: SourceFile, cfg: CorpusConfig, stats: Stats) -> Iterator[dict[str, Any]]:
     with fsspec.open(f.url, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             text, bad = decode(raw.rstrip(b"\r\n"))
             stats["bad_bytes"] += bad
+            if lineno == 1:
+                text = text.removeprefix(_BOM)
             yield {"doc_id": f"{f.name}:{lineno}", "text": text, "title": None, "label": None}
 
 
-def _txt_rows(files: list[SourceFile], stats: dict[str, int]) -> Iterator[dict[str, Any]]:
+def _txt_rows(files: list[SourceFile], cfg: CorpusConfig, stats: Stats) -> Iterator[dict[str, Any]]:
     for f in files:
         with fsspec.open(f.url, "rb") as fh:
-            text, bad = decode(fh.read())
+            raw = fh.read()
+        if looks_binary(raw[:8192]):
+            stats.skip(f"{f.url}: binary file, not text", cfg, files=True)
+            continue
+        text, bad = decode(raw)
         stats["bad_bytes"] += bad
         title = os.path.splitext(os.path.basename(f.name))[0]
-        yield {"doc_id": f.name, "text": text, "title": title, "label": None}
+        yield {"doc_id": f.name, "text": text.removeprefix(_BOM), "title": title, "label": None}
 
 
 def _parquet_batches(
@@ -276,38 +319,27 @@ def _rows_to_tables(rows: Iterator[dict[str, Any]], size: int) -> Iterator[pa.Ta
         yield pa.Table.from_pylist(batch, schema=SCHEMA)
 
 
-def _id_hashes(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    import pandas as pd
-
-    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
-
-
 def ingest_task(task: dict[str, Any], cfg_json: dict[str, Any], out_dir: str, index: int) -> dict[str, Any]:
     """Read one unit of input and write its parts; returns counts and id hashes for the global checks."""
     cfg = CorpusConfig.model_validate(cfg_json)
     files = [SourceFile(**f) for f in task["files"]]
-    stats = {"bad_bytes": 0}
+    stats = Stats()
     fmt = task["format"]
     if fmt == "parquet":
         tables: Iterator[pa.Table] = _parquet_batches(files[0], cfg, task["row_groups"], task["first_row"])
     elif fmt == "txt":
-        tables = _rows_to_tables(_txt_rows(files, stats), cfg.partition_rows)
+        tables = _rows_to_tables(_txt_rows(files, cfg, stats), cfg.partition_rows)
     else:
         reader = {"jsonl": _jsonl_rows, "csv": _csv_rows, "lines": _line_rows}[fmt]
         tables = _rows_to_tables(reader(files[0], cfg, stats), cfg.partition_rows)
     writer = ArtifactWriter(stage=NAME, key="", url=out_dir)
-    rows, hashes, parts = 0, [], 0
+    rows, parts = 0, []
     for sub, table in enumerate(tables):
-        write_table(writer.part(index, sub), table, SCHEMA)
+        path = writer.part(index, sub)
+        write_table(path, table, SCHEMA)
         rows += table.num_rows
-        hashes.append(_id_hashes(table["doc_id"]))
-        parts += 1
-    return {
-        "rows": rows,
-        "parts": parts,
-        "bad_bytes": stats["bad_bytes"],
-        "id_hashes": np.concatenate(hashes) if hashes else np.empty(0, np.uint64),
-    }
+        parts.append((path, hash_strings(table["doc_id"])))
+    return {"rows": rows, "parts": parts, **stats}
 
 
 def plan(source: Source, cfg: CorpusConfig) -> list[dict[str, Any]]:
@@ -335,45 +367,66 @@ def plan(source: Source, cfg: CorpusConfig) -> list[dict[str, Any]]:
     return tasks
 
 
-def _duplicate_ids(out_dir: str, dup_hashes: np.ndarray) -> list[str]:
+def _duplicate_ids(parts: list[tuple[str, np.ndarray]], dup_hashes: np.ndarray) -> list[str]:
     found: list[str] = []
-    parts_dir = fsspec.core.url_to_fs(out_dir)[0]
-    fs, path = fsspec.core.url_to_fs(out_dir)
-    for part in sorted(fs.find(path)):
-        if not part.endswith(".parquet"):
-            continue
-        ids = pq.read_table(part, filesystem=parts_dir, columns=["doc_id"])["doc_id"]
-        mask = np.isin(_id_hashes(ids), dup_hashes)
-        found.extend(ids.filter(pa.array(mask)).to_pylist())
+    for path, hashes in parts:
+        mask = np.isin(hashes, dup_hashes)
+        if mask.any():
+            found.extend(read_table(path, ["doc_id"])["doc_id"].filter(pa.array(mask)).to_pylist())
         if len(found) >= 5:
             break
     return sorted(set(found))[:5]
+
+
+def _keep_last(parts: list[tuple[str, np.ndarray]], hashes: np.ndarray) -> None:
+    """Drop every earlier occurrence of a repeated doc_id, rewriting only the parts that had one."""
+    reverse_first = np.unique(hashes[::-1], return_index=True)[1]
+    keep = np.zeros(len(hashes), dtype=bool)
+    keep[len(hashes) - 1 - reverse_first] = True
+    start = 0
+    for path, part_hashes in parts:
+        mask = keep[start : start + len(part_hashes)]
+        start += len(part_hashes)
+        if not mask.all():
+            write_table(path, read_table(path).filter(pa.array(mask)), SCHEMA)
 
 
 def build(cfg: CorpusConfig, out: ArtifactWriter, *, source: Source) -> dict[str, Any]:
     tasks = plan(source, cfg)
     cfg_json = cfg.model_dump(mode="json")
     results = map_parts(ingest_task, [(t, cfg_json, out.url, i) for i, t in enumerate(tasks)], "ingest")
+    parts = [part for r in results for part in r["parts"]]
     rows = sum(r["rows"] for r in results)
     if rows == 0:
         raise CorpusError(f"corpus {source.path}: empty — {len(source.files)} file(s) read, no documents in them")
-    hashes = np.concatenate([r["id_hashes"] for r in results])
+    hashes = np.concatenate([h for _, h in parts])
     uniq, counts = np.unique(hashes, return_counts=True)
-    if len(uniq) != len(hashes):
-        dups = _duplicate_ids(out.url, uniq[counts > 1])
+    dropped = len(hashes) - len(uniq)
+    if dropped and cfg.duplicates == "error":
+        dups = _duplicate_ids(parts, uniq[counts > 1])
         raise CorpusError(
-            f"corpus {source.path}: {len(hashes) - len(uniq)} duplicate doc_id value(s), e.g. {dups}; "
-            f"doc ids must be unique (column {cfg.id_column!r})"
+            f"corpus {source.path}: {dropped} repeated doc_id value(s), e.g. {dups}; doc ids must be unique "
+            f"(column {cfg.id_column!r}), or set corpus.duplicates: keep_last"
         )
-    bad = sum(r["bad_bytes"] for r in results)
-    if bad:
-        log.warning("ingest: %d undecodable byte(s) replaced by U+FFFD", bad)
+    if dropped:
+        _keep_last(parts, hashes)
+        log.warning("ingest: %d earlier copies of repeated doc ids dropped (corpus.duplicates: keep_last)", dropped)
+    figures: dict[str, Any] = {k: sum(r[k] for r in results) for k in ("bad_bytes", "skipped_records",
+                                                                        "skipped_files")}
+    if figures["bad_bytes"]:
+        log.warning("ingest: %d undecodable byte(s) replaced by U+FFFD", figures["bad_bytes"])
+    examples = [e for r in results for e in r["examples"]][:5]
+    if figures["skipped_records"] or figures["skipped_files"]:
+        log.warning("ingest: skipped %d record(s) and %d file(s), e.g. %s", figures["skipped_records"],
+                    figures["skipped_files"], examples)
     return {
-        "rows": rows,
-        "docs": rows,
+        "rows": rows - dropped,
+        "docs": rows - dropped,
         "files": len(source.files),
-        "parts": sum(r["parts"] for r in results),
-        "bad_bytes": bad,
+        "parts": len(parts),
+        **figures,
+        "skipped_examples": examples,
+        "duplicates_dropped": dropped,
         "source": source.path,
         "fingerprint": source.fingerprint,
     }

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from lexiflow.config import ConfigError, TokenizeConfig
 from lexiflow.parallel import map_parts
-from lexiflow.store import Artifact, ArtifactWriter, read_table, write_table
+from lexiflow.store import Artifact, ArtifactWriter, artifact_key, file_digest, read_table, reuse_part, write_table
 
 NAME = "tokens"
 VERSION = 2  # 2: jieba sees only Han runs (it split accented Latin words)
@@ -216,22 +216,32 @@ def load_stopwords(cfg: TokenizeConfig) -> frozenset[str]:
     return frozenset(_normalize(pa.array(words, pa.string()), cfg).to_pylist())
 
 
-def tokens_task(in_part: str, out_part: str, cfg_json: dict[str, Any]) -> dict[str, Any]:
+def tokens_task(in_part: str, out_part: str, cfg_json: dict[str, Any], cache_url: str | None) -> dict[str, Any]:
+    """Tokenize one corpus part, or reuse the tokens of an identical part from an earlier build."""
     cfg = TokenizeConfig.model_validate(cfg_json)
-    table = read_table(in_part, ["doc_id", "text"])
-    lists = tokenize(table["text"], cfg, load_stopwords(cfg))
-    write_table(out_part, pa.table([table["doc_id"], lists], schema=SCHEMA), SCHEMA)
+    key = artifact_key(NAME, VERSION, cfg_json, {"part": file_digest(in_part)})
+
+    made: dict[str, pa.ListArray] = {}
+
+    def make() -> None:
+        table = read_table(in_part, ["doc_id", "text"])
+        made["lists"] = tokenize(table["text"], cfg, load_stopwords(cfg))
+        write_table(out_part, pa.table([table["doc_id"], made["lists"]], schema=SCHEMA), SCHEMA)
+
+    hit = reuse_part(cache_url, key, out_part, make)
+    lists = made["lists"] if "lists" in made else read_table(out_part, ["tokens"])["tokens"]
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
-    return {"rows": table.num_rows, "tokens": int(lengths.sum()), "empty": int((lengths == 0).sum())}
+    return {"rows": len(lists), "tokens": int(lengths.sum()), "empty": int((lengths == 0).sum()), "reused": hit}
 
 
 def build(cfg: TokenizeConfig, out: ArtifactWriter, *, corpus: Artifact) -> dict[str, Any]:
     check_pattern(cfg.pattern)
     cfg_json = cfg.model_dump(mode="json")
-    calls = [(p, out.part_for(p), cfg_json) for p in corpus.parts()]
+    calls = [(p, out.part_for(p), cfg_json, out.cache_url) for p in corpus.parts()]
     results = map_parts(tokens_task, calls, "tokens")
     return {
         "rows": sum(r["rows"] for r in results),
+        "parts_reused": sum(r["reused"] for r in results),
         "tokens": sum(r["tokens"] for r in results),
         "empty_docs": sum(r["empty"] for r in results),
     }

@@ -87,6 +87,10 @@ def select(counts: pa.Table, cfg: VocabConfig, num_docs: int) -> tuple[pa.Table,
     df = counts["df"].to_numpy()
     keep = count >= cfg.min_count
     dropped = {"min_count": int((~keep).sum())}
+    # A term with whitespace would break every vector text format (word2vec, GloVe, TSV): never a term.
+    spaced = pc.match_substring_regex(counts["term"], r"\s").to_numpy(zero_copy_only=False).astype(bool)
+    dropped["whitespace"] = int((keep & spaced).sum())
+    keep &= ~spaced
     by_df = (df >= low) & (df <= high)
     dropped["df_range"] = int((keep & ~by_df).sum())
     keep &= by_df
