@@ -9,11 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
+from stage_util import SAMPLE, config, preprocess
 
 from lexiflow.sparse import ROW_SCHEMA, to_csr
 from lexiflow.store import ArtifactStore
-
-from .conftest import SAMPLE, config, preprocess
 
 TEXTS = ["a b a", "b c", "c c c d", "", "zzz"]  # vocab (min_count=2): c=0 a=1 b=2; zzz and d unknown
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from stage_util import ROOT
 
 from lexiflow.config import Config, ConfigError, load_config, parse_override
 from tasks.vocab import VocabError, doc_limits
-
-from .conftest import ROOT
 
 
 def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:

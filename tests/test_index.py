@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from stage_util import run
 
 from lexiflow.config import Config
 from lexiflow.query import Index, QueryError
 from lexiflow.store import Artifact, ArtifactStore
 from tasks import index, lsa
-
-from .conftest import run
 
 
 def codes_artifact(store: ArtifactStore, codes: np.ndarray, key: str = "k") -> Artifact:

@@ -8,13 +8,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from stage_util import run
 
 from lexiflow.config import Config
 from lexiflow.store import Artifact, ArtifactStore
 from tasks import ingest
 from tasks.ingest import CorpusError
-
-from .conftest import run
 
 
 def build(store: ArtifactStore, path: Path, **corpus: object) -> Artifact:
@@ -79,7 +78,7 @@ def test_jsonl(store: ArtifactStore, tmp_path: Path) -> None:
     [
         ("c.jsonl", '{"text": "ok"}\n{"text": oops}\n', r"c\.jsonl:2: not valid JSON"),
         ("c.jsonl", '{"text": "ok"}\n{"body": "no text"}\n', r"c\.jsonl:2: field 'text' is missing"),
-        ("c.jsonl", '{"text": 5}\n', r"c\.jsonl:1: field 'text' is a int, not a string"),
+        ("c.jsonl", '{"text": 5}\n', r"c\.jsonl:1: field 'text' is of type int, not a string"),
         ("c.jsonl", '["text"]\n', r"c\.jsonl:1: expected a JSON object"),
         ("c.csv", "body\nhello\n", r"c\.csv:1: no column 'text'"),
     ],
@@ -169,7 +168,7 @@ def test_empty_corpus_is_a_clear_error(store: ArtifactStore, tmp_path: Path) -> 
 def test_duplicate_doc_id_is_named(store: ArtifactStore, tmp_path: Path) -> None:
     path = tmp_path / "c.parquet"
     pq.write_table(pa.table({"doc_id": ["a", "dup-1", "b", "dup-1"], "text": ["1", "2", "3", "4"]}), path)
-    with pytest.raises(CorpusError, match=r"duplicate doc_id.*dup-1"):
+    with pytest.raises(CorpusError, match=r"repeated doc_id.*dup-1"):
         build(store, path)
     assert not list(store.artifacts())
 

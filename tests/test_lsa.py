@@ -6,12 +6,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from scipy.sparse.linalg import svds
+from stage_util import SAMPLE, config, preprocess, run
 
 from lexiflow.sparse import to_csr
 from lexiflow.store import ArtifactStore
 from tasks import lsa
-
-from .conftest import SAMPLE, config, preprocess, run
 
 DIM = 20
 

@@ -8,13 +8,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from stage_util import FULL_CORPUS, SAMPLE, config, ingest_texts, run
 
 from lexiflow.config import ConfigError, TokenizeConfig
 from lexiflow.store import ArtifactStore
 from tasks import tokens
 from tasks.tokens import check_pattern, load_stopwords, tokenize
-
-from .conftest import FULL_CORPUS, SAMPLE, config, ingest_texts, run
 
 DEFAULT = TokenizeConfig()
 
@@ -122,7 +121,7 @@ def test_stage_writes_schema_and_figures(store: ArtifactStore, tmp_path: Path) -
         {"doc_id": "d1", "tokens": []},
         {"doc_id": "d2", "tokens": ["123"]},
     ]
-    assert art.figures == {"rows": 3, "tokens": 3, "empty_docs": 1}
+    assert art.figures == {"rows": 3, "tokens": 3, "empty_docs": 1, "parts_reused": 0}
 
 
 def _sample_texts(path: Path, rows: int) -> pa.Array:

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from stage_util import config, ingest_texts, run
 
 from lexiflow.store import Artifact, ArtifactStore
 from tasks import tokens, vocab
 from tasks.vocab import VocabError, count_terms, merge_counts
-
-from .conftest import config, ingest_texts, run
 
 # counts a=2 b=2 c=4 d=1; df a=1 b=2 c=2 d=1; one empty document
 TEXTS = ["a b a", "b c", "c c c d", ""]

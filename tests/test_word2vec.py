@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from stage_util import SAMPLE, config, ingest_texts, run
 
 from lexiflow.store import ArtifactStore
 from tasks import tokens, vocab, word2vec
-
-from .conftest import SAMPLE, config, ingest_texts, run
 
 SETTINGS = {"vector_size": 24, "epochs": 2, "workers": 1, "seed": 7, "min_count": 5, "window": 4}
 
