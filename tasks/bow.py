@@ -13,7 +13,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lexiflow.parallel import map_parts
-from lexiflow.sparse import ROW_SCHEMA, from_flat, row_figures, summarize
+from lexiflow.sparse import (
+    ROW_SCHEMA,
+    TokenCodes,
+    from_flat,
+    read_token_codes,
+    row_figures,
+    summarize,
+    token_codes,
+    unique_counts,
+)
 from lexiflow.store import Artifact, ArtifactWriter, read_table, write_table
 
 NAME = "bow"
@@ -23,23 +32,22 @@ USES_DASK = True
 SCHEMA = ROW_SCHEMA
 
 
-def doc2bow(doc_ids: pa.Array, lists: pa.ListArray, terms: pa.Array) -> pa.Table:
+def doc2bow(doc_ids: pa.Array, lists: pa.ListArray | pa.ChunkedArray | TokenCodes, terms: pa.Array) -> pa.Table:
     """Count in-vocabulary terms per document; out-of-vocabulary tokens are dropped."""
-    n = len(lists)
-    flat = pc.list_flatten(lists)
-    ids = pc.index_in(flat, value_set=terms).to_numpy(zero_copy_only=False)
-    parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
-    known = ~np.isnan(ids) if ids.dtype.kind == "f" else np.ones(len(ids), bool)
-    ids = np.nan_to_num(ids).astype(np.int64)[known]
+    tc = lists if isinstance(lists, TokenCodes) else token_codes(lists)
+    # Look up each distinct token once, not every occurrence: -1 marks a term outside the vocab.
+    term_ids = pc.fill_null(pc.index_in(tc.terms, value_set=terms), -1).to_numpy(zero_copy_only=False)
+    ids = term_ids.astype(np.int64)[tc.codes]
+    known = ids >= 0
     vocab_size = max(len(terms), 1)
-    keys, counts = np.unique(parents[known] * vocab_size + ids, return_counts=True)
-    return from_flat(doc_ids, keys // vocab_size, keys % vocab_size, counts.astype(np.float32), n)
+    keys, counts = unique_counts(tc.docs[known] * vocab_size + ids[known])
+    return from_flat(doc_ids, keys // vocab_size, keys % vocab_size, counts.astype(np.float32), tc.num_docs)
 
 
 def bow_task(in_part: str, out_part: str, vocab_part: str) -> dict[str, Any]:
     terms = read_table(vocab_part, ["term"])["term"].combine_chunks()
-    table = read_table(in_part, ["doc_id", "tokens"])
-    rows = doc2bow(table["doc_id"].combine_chunks(), table["tokens"].combine_chunks(), terms)
+    doc_ids, codes = read_token_codes(in_part)
+    rows = doc2bow(doc_ids.combine_chunks(), codes, terms)
     write_table(out_part, rows, SCHEMA)
     return row_figures(rows["doc_id"], rows["term_ids"])
 

@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 
 from lexiflow.config import VocabConfig
 from lexiflow.parallel import map_parts, reduce_tree
-from lexiflow.store import Artifact, ArtifactWriter, read_table
+from lexiflow.sparse import TokenCodes, read_token_codes, token_codes, unique_counts
+from lexiflow.store import Artifact, ArtifactWriter
 
 NAME = "vocab"
 VERSION = 1
@@ -38,30 +39,33 @@ class VocabError(ValueError):
     """Thresholds that cannot produce a vocabulary."""
 
 
-def count_terms(lists: pa.ListArray) -> pa.Table:
+def count_terms(lists: pa.ListArray | pa.ChunkedArray | TokenCodes) -> pa.Table:
     """Per-term token count and document frequency for a batch of token lists."""
-    flat = lists.flatten()
-    if len(flat) == 0:
+    tc = lists if isinstance(lists, TokenCodes) else token_codes(lists)
+    n_terms = len(tc.terms)
+    if len(tc.codes) == 0:
         return COUNTS.empty_table()
-    encoded = pc.dictionary_encode(flat)
-    codes = encoded.indices.to_numpy().astype(np.int64)
-    terms = encoded.dictionary
-    n_terms = len(terms)
-    counts = np.bincount(codes, minlength=n_terms)
-    parents = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
-    pairs = np.unique(parents * n_terms + codes)
+    counts = np.bincount(tc.codes, minlength=n_terms)
+    pairs, _ = unique_counts(tc.docs * n_terms + tc.codes)
     df = np.bincount(pairs % n_terms, minlength=n_terms)
-    return pa.table([terms, pa.array(counts, pa.int64()), pa.array(df, pa.int64())], schema=COUNTS)
+    used = pa.array(counts > 0)  # a Parquet dictionary may list terms no token uses
+    table = pa.table([tc.terms, pa.array(counts, pa.int64()), pa.array(df, pa.int64())], schema=COUNTS)
+    return table.filter(used)
 
 
 def merge_counts(a: pa.Table, b: pa.Table) -> pa.Table:
-    merged = pa.concat_tables([a, b]).group_by("term").aggregate([("count", "sum"), ("df", "sum")])
-    return merged.rename_columns(["term", "count", "df"]).cast(COUNTS)
+    """Sum counts and dfs of the same term (a term's documents lie in one partition, so dfs add up)."""
+    both = pa.concat_tables([a, b])
+    encoded = pc.dictionary_encode(both["term"].combine_chunks())
+    codes = encoded.indices.to_numpy()
+    n_terms = len(encoded.dictionary)
+    sums = [np.bincount(codes, both[col].to_numpy(), minlength=n_terms).astype(np.int64) for col in ("count", "df")]
+    return pa.table([encoded.dictionary, *sums], schema=COUNTS)
 
 
 def vocab_task(part: str) -> dict[str, Any]:
-    lists = read_table(part, ["tokens"])["tokens"].combine_chunks()
-    return {"rows": len(lists), "counts": count_terms(lists)}
+    _, codes = read_token_codes(part)
+    return {"rows": codes.num_docs, "counts": count_terms(codes)}
 
 
 def doc_limits(cfg: VocabConfig, num_docs: int) -> tuple[int, int]:
