@@ -15,7 +15,7 @@ SPEC = StageSpec("nnlm", nnlm, {"tokens": "tokens", "vocab": "vocab"})
 WORDS = [f"w{n}" for n in range(40)]
 
 
-def cyclic_docs(n_docs: int = 300, length: int = 30) -> list[list[str]]:
+def cyclic_docs(n_docs: int = 150, length: int = 30) -> list[list[str]]:
     rng = np.random.default_rng(0)
     return [[WORDS[(s + k) % len(WORDS)] for k in range(length)] for s in rng.integers(0, len(WORDS), n_docs)]
 
@@ -30,7 +30,7 @@ def test_contexts_pad_at_document_start():
 @pytest.mark.parametrize("combine,softmax", [("concat", "sampled"), ("sum", "full")])
 def test_learns_and_generates_a_cyclic_language(tmp_path, combine, softmax):
     settings = {"context": 2, "vector_size": 16, "combine": combine, "softmax": softmax, "samples": 10,
-                "epochs": 8, "batch_size": 256, "learning_rate": 0.02, "workers": 1}
+                "epochs": 8, "batch_size": 128, "learning_rate": 0.02, "workers": 1}
     cfg, store, tokens, vocab = tokens_and_vocab(tmp_path, cyclic_docs(), nnlm=settings)
     artifact = build_stage(SPEC, cfg, store, tokens=tokens, vocab=vocab)
     assert artifact.figures["perplexity"] < 1.5, artifact.figures  # uniform guessing would be 40
