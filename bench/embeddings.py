@@ -76,8 +76,9 @@ def main() -> int:
     if "cooc" in built:
         f = built["cooc"].figures
         print(f"\n## cooc (window {cfg.cooc.window}, symmetric {cfg.cooc.symmetric}, {cfg.cooc.weighting})")
-        print(f"records {f['rows']:,}  seconds {stage_seconds('cooc'):.1f}  runs {f['runs']}  shards {f['shards']}  "
-              f"(GloVe C cooccur: 20.9M records, 10.8 s)")
+        cpu = f.get("count_cpu_seconds", float("nan")) + f.get("merge_cpu_seconds", float("nan"))
+        print(f"records {f['rows']:,}  seconds {stage_seconds('cooc'):.1f} wall, {cpu:.1f} CPU in tasks  "
+              f"runs {f['runs']}  shards {f['shards']}  (GloVe C cooccur: 20.9M records, 10.8 s)")
     if "glove" in built:
         f = built["glove"].figures
         print(f"\n## glove ({cfg.glove.vector_size}-d, {cfg.glove.epochs} epochs, x_max {cfg.glove.x_max}, "
