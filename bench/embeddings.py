@@ -40,7 +40,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--store", default="bench/out/store")
     ap.add_argument("--set", action="append", default=[])
-    ap.add_argument("--no-direct", action="store_true", help="skip the gensim-direct reference runs")
+    ap.add_argument("--direct", default="word2vec,word2vec_cbow",
+                    help="models to re-train with gensim directly as the overhead reference ('' for none)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("distributed").setLevel(logging.WARNING)
@@ -97,7 +98,7 @@ def main() -> int:
         line = (f"{name} ({section.model}): stage {stage_seconds(name):.1f}s = {stage_wps:,.0f} words/s "
                 f"(train only {f['words_per_second']:,} words/s, {f['train_cpu_seconds']:.1f} CPU s; "
                 f"corpus file {f['corpus_file_seconds']:.1f}s)")
-        if not args.no_direct:
+        if name in args.direct.split(","):
             ref = gensim_direct(section, built["tokens"], built["vocab"])
             line += (f"; gensim direct {ref['seconds']:.1f}s = {ref['words_per_second']:,.0f} words/s, "
                      f"{ref['cpu']:.1f} CPU s; overhead wall {stage_seconds(name) / ref['seconds'] - 1:+.1%} "

@@ -38,7 +38,7 @@ class GloveDiverged(FloatingPointError):
     """The loss stopped being finite: the learning rate is too high for these counts."""
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp", "nsz", "afn"})
 def block(lo, hi, ci, cj, cx, order, w, wc, b, bc, gw, gwc, gb, gbc, x_max, alpha, lr, clip):
     """Records order[lo:hi] in sequence: one Hogwild thread's share of an epoch."""
     dim = w.shape[1]
