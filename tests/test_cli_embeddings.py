@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pytest
 from embedding_util import tokens_and_vocab
 from gensim.models import KeyedVectors
 
@@ -12,6 +15,16 @@ from lexiflow.cli import main
 from lexiflow.config import Config
 
 WORDS = [f"w{n}" for n in range(30)]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """`main` binds our loggers to the (captured) stderr of the moment; unbind them for later tests."""
+    yield
+    for name in ("lexiflow", "tasks", "flows"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
 
 
 def test_default_build_leaves_out_slow_models():
