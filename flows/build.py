@@ -13,7 +13,7 @@ from flows.cluster import LazyCluster
 from flows.executor import StageSpec, run_stage
 from lexiflow.config import Config, load_config
 from lexiflow.store import Artifact, ArtifactStore
-from tasks import bow, cooc, evaluate, glove, index, ingest, lsa, tfidf, tokens, vocab, word2vec
+from tasks import bow, cooc, evaluate, glove, index, ingest, lsa, nnlm, tfidf, tokens, vocab, word2vec
 
 log = logging.getLogger("lexiflow.build")
 
@@ -31,7 +31,8 @@ GRAPH: list[StageSpec] = [
     StageSpec("word2vec_cbow", word2vec, {"tokens": "tokens", "vocab": "vocab"}, section_name="word2vec_cbow"),
     StageSpec("cooc", cooc, {"tokens": "tokens", "vocab": "vocab"}),
     StageSpec("glove", glove, {"cooc": "cooc", "vocab": "vocab"}),
-    *(StageSpec(f"eval_{m}", evaluate, {"vectors": m}) for m in ("word2vec", "word2vec_cbow", "glove")),
+    StageSpec("nnlm", nnlm, {"tokens": "tokens", "vocab": "vocab"}),
+    *(StageSpec(f"eval_{m}", evaluate, {"vectors": m}) for m in ("word2vec", "word2vec_cbow", "glove", "nnlm")),
 ]
 STAGES = [s.name for s in GRAPH]
 # Word-vector models a config may leave out (`embeddings.models`), and the stages only they need.

@@ -12,8 +12,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lexiflow.config import DEFAULT_CONFIG, Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from lexiflow.store import Artifact
 
 log = logging.getLogger("lexiflow")
 
@@ -153,6 +157,70 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
     return 0
 
 
+VECTOR_STAGES = ("word2vec", "word2vec_cbow", "glove", "nnlm")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """One table comparing every word-vector model of a build (eval stages' figures, else computed now)."""
+    from lexiflow.store import ArtifactStore
+    from lexiflow.vectors import load_vectors
+    from tasks.evaluate import evaluate, table
+
+    cfg = _load(args)
+    artifacts = ArtifactStore(cfg.store.root).resolve(cfg.store.ref)
+    rows = []
+    for stage in VECTOR_STAGES:
+        if stage not in artifacts:
+            continue
+        done = artifacts.get(f"eval_{stage}")
+        figures = dict(done.figures) if done is not None else evaluate(load_vectors(artifacts[stage]), cfg.evaluate)
+        rows.append({**figures, "model": stage})
+    if not rows:
+        raise ValueError(f"build {cfg.store.ref!r} has no word vectors ({', '.join(VECTOR_STAGES)})")
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print(table(rows))
+    return 0
+
+
+def _vectors_of(cfg: Config, stage: str) -> tuple[Artifact, dict[str, Artifact]]:
+    from lexiflow.store import ArtifactStore
+
+    artifacts = ArtifactStore(cfg.store.root).resolve(cfg.store.ref)
+    if stage not in artifacts:
+        have = [s for s in VECTOR_STAGES if s in artifacts]
+        raise ValueError(f"build {cfg.store.ref!r} has no {stage} artifact; it has {', '.join(have) or 'no vectors'}")
+    return artifacts[stage], artifacts
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lexiflow.export import export
+    from lexiflow.vectors import load_vectors
+
+    artifact, _ = _vectors_of(_load(args), args.model)
+    for path in export(load_vectors(artifact), args.format, args.path):
+        print(path)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from lexiflow.config import TokenizeConfig
+    from tasks.nnlm import Generator
+    from tasks.tokens import load_stopwords, tokenize
+
+    artifact, artifacts = _vectors_of(_load(args), "nnlm")
+    text = " ".join(args.prompt)
+    words = text.split()
+    if "tokens" in artifacts:
+        tokens_cfg = TokenizeConfig.model_validate(artifacts["tokens"].manifest["config"])
+        words = tokenize([text], tokens_cfg, load_stopwords(tokens_cfg))[0].as_py()
+    out = Generator(artifact).generate(words, args.n, args.temperature, args.top_k, args.seed)
+    print(" ".join([*words, *out]))
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
     p.add_argument("--store", help="artifact store root (same as --set store.root=DIR)")
@@ -200,6 +268,35 @@ def parser() -> argparse.ArgumentParser:
     arts.add_argument("--config", action="append", default=[])
     _common(arts)
     arts.set_defaults(func=cmd_artifacts)
+
+    ev = sub.add_parser("eval", help="compare the word-vector models of a build on analogy, WS-353, SimLex")
+    ev.add_argument("--json", action="store_true", help="one JSON object per model")
+    ev.add_argument("--ref", help="build name (default: store.ref)")
+    ev.add_argument("--config", action="append", default=[])
+    _common(ev)
+    ev.set_defaults(func=cmd_eval)
+
+    from lexiflow.export import FORMATS
+
+    ex = sub.add_parser("export", help="write a build's word vectors as word2vec text/binary, GloVe text or TSV")
+    ex.add_argument("model", choices=VECTOR_STAGES)
+    ex.add_argument("format", choices=FORMATS)
+    ex.add_argument("path", help="output file (a folder for tsv)")
+    ex.add_argument("--ref", help="build name (default: store.ref)")
+    ex.add_argument("--config", action="append", default=[])
+    _common(ex)
+    ex.set_defaults(func=cmd_export)
+
+    gen = sub.add_parser("generate", help="continue a prompt word by word with the build's next-word model")
+    gen.add_argument("prompt", nargs="+")
+    gen.add_argument("-n", type=int, default=20, help="words to generate (default 20)")
+    gen.add_argument("--temperature", type=float, default=1.0, help="0 takes the most likely word each step")
+    gen.add_argument("--top-k", type=int, default=0, help="sample among the k most likely words (0: all)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--ref", help="build name (default: store.ref)")
+    gen.add_argument("--config", action="append", default=[])
+    _common(gen)
+    gen.set_defaults(func=cmd_generate)
     return top
 
 

@@ -145,6 +145,20 @@ class GloveConfig(Section):
     seed: int = 1
 
 
+class NnlmConfig(Section):
+    context: int = Field(4, ge=1, description="n previous words predict the next")
+    vector_size: int = Field(100, gt=0)
+    combine: Literal["sum", "concat"] = "concat"
+    hidden: int = Field(0, ge=0, description="0: no hidden layer (log-bilinear); else a tanh layer of this size")
+    softmax: Literal["sampled", "full"] = "sampled"
+    samples: int = Field(256, gt=0, description="negatives per batch for the sampled softmax")
+    epochs: int = Field(1, gt=0)
+    batch_size: int = Field(2048, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
+    workers: int = Field(0, ge=0, description="torch threads; 0 means one per core")
+    seed: int = 1
+
+
 class EvaluateConfig(Section):
     restrict_vocab: int = Field(30_000, gt=0, description="analogy answers among the most frequent words")
     case_insensitive: bool = True
@@ -189,6 +203,7 @@ class Config(Section):
     word2vec_cbow: Word2VecConfig = Field(default_factory=lambda: Word2VecConfig(model="cbow"))
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    nnlm: NnlmConfig = Field(default_factory=NnlmConfig)
     cooc: CoocConfig = Field(default_factory=CoocConfig)
     glove: GloveConfig = Field(default_factory=GloveConfig)
     lsa: LsaConfig = Field(default_factory=LsaConfig)

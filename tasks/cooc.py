@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -136,6 +137,7 @@ def _write_run(path: str, keys: np.ndarray, weights: np.ndarray, n_terms: int) -
 
 def cooc_task(part: str, vocab_part: str, run_prefix: str, cfg_json: dict[str, Any]) -> dict[str, Any]:
     """Count one tokens part into sorted run files; returns their paths and records per row i."""
+    cpu = time.process_time()
     cfg = CoocConfig.model_validate(cfg_json)
     terms = read_table(vocab_part, ["term"])["term"].combine_chunks()
     n_terms = len(terms)
@@ -166,7 +168,8 @@ def cooc_task(part: str, vocab_part: str, run_prefix: str, cfg_json: dict[str, A
             if len(keys) > budget // 2:
                 flush()
     flush()
-    return {"rows": docs, "tokens": tokens, "runs": runs, "per_row": per_row, "partial_records": pairs_seen}
+    return {"rows": docs, "tokens": tokens, "runs": runs, "per_row": per_row, "partial_records": pairs_seen,
+            "cpu_seconds": time.process_time() - cpu}
 
 
 def row_ranges(per_row: np.ndarray, budget: int) -> list[tuple[int, int]]:
@@ -185,6 +188,7 @@ def row_ranges(per_row: np.ndarray, budget: int) -> list[tuple[int, int]]:
 
 def merge_task(runs: list[str], lo: int, hi: int, out_part: str, n_terms: int, scale: int) -> dict[str, Any]:
     """Sum the rows lo..hi-1 of every run into one sorted output part."""
+    cpu = time.process_time()
     pieces = []
     for run in runs:
         fs, local = _fs(run)
@@ -203,7 +207,7 @@ def merge_task(runs: list[str], lo: int, hi: int, out_part: str, n_terms: int, s
         schema=SCHEMA,
     )
     write_table(out_part, out, SCHEMA)
-    return {"rows": out.num_rows, "x_sum": float(np.sum(weights) / scale)}
+    return {"rows": out.num_rows, "x_sum": float(np.sum(weights) / scale), "cpu_seconds": time.process_time() - cpu}
 
 
 def build(cfg: CoocConfig, out: ArtifactWriter, *, tokens: Artifact, vocab: Artifact) -> dict[str, Any]:
@@ -230,6 +234,8 @@ def build(cfg: CoocConfig, out: ArtifactWriter, *, tokens: Artifact, vocab: Arti
         "shards": len(ranges),
         "partial_records": sum(m["partial_records"] for m in mapped),
         "x_total": round(sum(m["x_sum"] for m in merged), 3),
+        "count_cpu_seconds": round(sum(m["cpu_seconds"] for m in mapped), 2),
+        "merge_cpu_seconds": round(sum(m["cpu_seconds"] for m in merged), 2),
         "vocab_size": n_terms,
     }
 

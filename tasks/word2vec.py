@@ -121,12 +121,12 @@ def build(cfg: Word2VecConfig, out: ArtifactWriter, *, tokens: Artifact, vocab: 
     corpus_file = out.local_path(CORPUS_FILE)
     started = time.monotonic()
     stats = write_corpus_file(tokens, table["term"].combine_chunks(), corpus_file)
-    written = time.monotonic()
+    written, cpu = time.monotonic(), time.process_time()
     try:
         model = train(cfg, corpus_file)
     finally:
         os.remove(corpus_file)
-    trained = time.monotonic()
+    trained, cpu = time.monotonic(), time.process_time() - cpu
     rows = write_model_vectors(model, out, table)
     model.save(out.local_path(MODEL_FILE))
     seconds = trained - written
@@ -136,6 +136,7 @@ def build(cfg: Word2VecConfig, out: ArtifactWriter, *, tokens: Artifact, vocab: 
         "corpus_lines": stats.lines,
         "split_docs": stats.split_docs,
         "train_seconds": round(seconds, 3),
+        "train_cpu_seconds": round(cpu, 3),
         "words_per_second": round(stats.words * cfg.epochs / max(seconds, 1e-9)),
         "corpus_file_seconds": round(written - started, 3),
     }

@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 
 from flows.executor import StageSpec, run_stage
-from lexiflow.config import Config
+from lexiflow.config import Config, TokenizeConfig
 from lexiflow.store import Artifact, ArtifactStore
 from tasks import tokens as tokens_stage
 from tasks import vocab as vocab_stage
@@ -24,7 +24,8 @@ def tokens_artifact(store: ArtifactStore, docs: list[list[str]], parts: int = 1)
             schema=tokens_stage.SCHEMA,
         )
         writer.write(f"parts/part-{k:05d}-0000.parquet", table, tokens_stage.SCHEMA)
-    return store.publish(writer, {"stage": "tokens", "rows": len(docs)})
+    config = TokenizeConfig().model_dump(mode="json")
+    return store.publish(writer, {"stage": "tokens", "rows": len(docs), "config": config})
 
 
 def build_stage(spec: StageSpec, cfg: Config, store: ArtifactStore, **inputs: Any) -> Artifact:

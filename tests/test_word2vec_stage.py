@@ -69,3 +69,21 @@ def test_update_without_new_words_is_a_noop(tmp_path, trained):
     assert not result.changed and "no-op" in result.message and "min_count=2" in result.message
     assert result.figures["dropped_examples"] == [["unseen", 1]]
     assert not any((tmp_path / "store" / "word2vec").glob(".tmp-update-2-*/parts/*"))
+
+
+@pytest.mark.parametrize("settings,expected", [
+    ({"model": "cbow", "hs": True, "negative": 0, "window": 3, "cbow_mean": False},
+     {"sg": 0, "hs": 1, "negative": 0, "window": 3, "cbow_mean": 0}),
+    ({"model": "skipgram", "negative": 7, "sample": 0.0, "ns_exponent": 0.5},
+     {"sg": 1, "hs": 0, "negative": 7, "sample": 0.0, "ns_exponent": 0.5}),
+])
+def test_config_reaches_gensim(tmp_path, settings, expected):
+    from gensim.models import Word2Vec
+
+    docs = corpus(3, [f"w{n}" for n in range(10)], docs=10)
+    cfg, store, tokens, vocab = tokens_and_vocab(tmp_path, docs, word2vec={**SMALL, **settings})
+    artifact = build_stage(SPEC, cfg, store, tokens=tokens, vocab=vocab)
+    model = Word2Vec.load(artifact.file(word2vec.MODEL_FILE))
+    assert {k: getattr(model, k) for k in expected} == expected
+    assert model.vector_size == 8 and model.epochs == 2
+    assert load_vectors(artifact).terms == vocab.read_table()["term"].to_pylist()
