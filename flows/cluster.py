@@ -38,7 +38,8 @@ class LazyCluster:
                 threads_per_worker=self.cfg.threads_per_worker,
                 memory_limit=self.cfg.memory_limit,
                 processes=self.cfg.processes,
-                host="127.0.0.1",
+                # Loopback for worker processes; in-process workers take no host (inproc transport).
+                **({"host": "127.0.0.1"} if self.cfg.processes else {}),
                 dashboard_address=None,
                 silence_logs=logging.WARNING,
             )

@@ -98,7 +98,8 @@ def train(cfg: Word2VecConfig, corpus_file: str) -> Any:
     model.build_vocab(corpus_file=corpus_file)
     if not model.wv.index_to_key:
         raise ValueError(f"word2vec: no word reaches word2vec.min_count={cfg.min_count}; lower it")
-    model.train(corpus_file=corpus_file, total_words=model.corpus_total_words, epochs=cfg.epochs)
+    model.train(corpus_file=corpus_file, total_words=model.corpus_total_words,
+                total_examples=model.corpus_count, epochs=cfg.epochs)
     return model
 
 
