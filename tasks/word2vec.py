@@ -27,7 +27,7 @@ from lexiflow.vectors import vector_schema as vector_schema  # re-exported for o
 from lexiflow.vectors import write_vectors
 
 NAME = "word2vec"
-VERSION = 2
+VERSION = 3  # 3: total_examples passed to train (learning-rate decay as gensim one-call)
 SECTION = "word2vec"
 USES_DASK = False
 CORPUS_FILE = "corpus.txt"
