@@ -76,7 +76,7 @@ def run_one(corpus: str, store: str, settings: list[str]) -> dict[str, Any]:
     from lexiflow.store import ArtifactStore
     from tasks import ingest
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S", force=True)
     logging.getLogger("gensim").setLevel(logging.WARNING)
     cfg = load_config([ROOT / "conf" / "default.yaml"],
                       [f"corpus.path={json.dumps(corpus)}", f"store.root={json.dumps(store)}", *settings])
