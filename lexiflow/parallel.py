@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 log = logging.getLogger("lexiflow.progress")
@@ -54,6 +54,17 @@ class Progress:
             "%s: %d/%d %s, %d rows, %.0f rows/s, eta %.0fs",
             self.label, self.done, self.total, self.unit, self.rows, self.rows / elapsed, eta,
         )
+
+
+def track(
+    items: Iterable[T], label: str, total: int, unit: str = "rows", size: Callable[[T], int] = len
+) -> Iterator[T]:
+    """Yield `items` unchanged, logging progress by `size(item)` against `total` (batches of rows, vectors)."""
+    progress = Progress(label, total, unit=unit)
+    for item in items:
+        yield item
+        n = size(item)
+        progress.update(parts=n, rows=n)
 
 
 def _rows_of(result: Any) -> int:

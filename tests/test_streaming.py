@@ -7,13 +7,16 @@ the part files, which the pipeline writes one per input partition, as here.
 
 from __future__ import annotations
 
+import logging
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from lexiflow.config import LsaConfig
+from lexiflow.parallel import Progress, track
 from lexiflow.sparse import ROW_SCHEMA, from_flat, to_csr
 from lexiflow.store import Artifact, ArtifactStore
 from tasks import lsa
@@ -77,3 +80,15 @@ def test_lsa_streams_under_a_bound_too_small_for_the_matrix(tmp_path: Path) -> N
     np.testing.assert_allclose(v_s, v_w, atol=1e-9)
     # ... and the top singular values (those clear of the noise bulk) equal the exact ones of the whole matrix.
     np.testing.assert_allclose(s_s[:5], exact[:5], rtol=1e-6)
+
+
+def test_track_logs_rows_done_rate_and_eta(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Progress, "DEFAULT_EVERY", 0.0)
+    batches = [list(range(n)) for n in (3, 4, 5)]
+    with caplog.at_level(logging.INFO, logger="lexiflow.progress"):
+        assert list(track(batches, "lsa codes", total=12, unit="docs")) == batches
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(",")[0] for line in lines] == ["lsa codes: 3/12 docs", "lsa codes: 7/12 docs",
+                                                      "lsa codes: 12/12 docs"]
+    assert all("rows/s" in line and "eta" in line for line in lines)
+    assert lines[-1].endswith("eta 0s")
