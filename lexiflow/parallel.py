@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 log = logging.getLogger("lexiflow.progress")
@@ -30,10 +30,13 @@ def active_client() -> Any | None:
 
 
 class Progress:
-    """Rate and ETA lines for long stages, at most one every `every` seconds."""
+    """Rate and ETA lines for long stages, at most one every `every` seconds (and always the last)."""
 
-    def __init__(self, label: str, total: int, unit: str = "partitions", every: float = 2.0) -> None:
-        self.label, self.total, self.unit, self.every = label, total, unit, every
+    DEFAULT_EVERY = 2.0  # a bench or test may lower it to see every update
+
+    def __init__(self, label: str, total: int, unit: str = "partitions", every: float | None = None) -> None:
+        self.label, self.total, self.unit = label, total, unit
+        self.every = self.DEFAULT_EVERY if every is None else every
         self.start = self.last = time.monotonic()
         self.done = 0
         self.rows = 0
@@ -51,6 +54,17 @@ class Progress:
             "%s: %d/%d %s, %d rows, %.0f rows/s, eta %.0fs",
             self.label, self.done, self.total, self.unit, self.rows, self.rows / elapsed, eta,
         )
+
+
+def track(
+    items: Iterable[T], label: str, total: int, unit: str = "rows", size: Callable[[T], int] = len
+) -> Iterator[T]:
+    """Yield `items` unchanged, logging progress by `size(item)` against `total` (batches of rows, vectors)."""
+    progress = Progress(label, total, unit=unit)
+    for item in items:
+        yield item
+        n = size(item)
+        progress.update(parts=n, rows=n)
 
 
 def _rows_of(result: Any) -> int:
