@@ -10,9 +10,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.cluster import LazyCluster
 from flows.executor import StageSpec, run_stage
-from lexiflow.config import Config, load_config
+from lexiflow.config import ENCODERS, Config, load_config
 from lexiflow.store import Artifact, ArtifactStore
-from tasks import bow, index, ingest, lsa, tfidf, tokens, vocab, word2vec
+from tasks import bow, encode, index, ingest, lsa, tfidf, tokens, vocab, word2vec
 
 log = logging.getLogger("lexiflow.build")
 
@@ -27,6 +27,16 @@ GRAPH: list[StageSpec] = [
     StageSpec("lsa", lsa, {"tfidf": "tfidf", "vocab": "vocab"}),
     StageSpec("doc_index", index, {"vectors": "lsa"}),
     StageSpec("word_index", index, {"vectors": "word2vec"}),
+    # Document encoders (issue 4): a codes artifact and a doc index each; a full build makes those in
+    # `encoder.build` (default just lsa), `--only codes_vae` makes any of them.
+    *(
+        spec
+        for kind in ENCODERS
+        for spec in (
+            StageSpec(f"codes_{kind}", encode.stage(kind), {"tfidf": "tfidf", "vocab": "vocab"}),
+            StageSpec(f"doc_index_{kind}", index, {"vectors": f"codes_{kind}"}),
+        )
+    ),
 ]
 STAGES = [s.name for s in GRAPH]
 
@@ -35,6 +45,18 @@ def needed(only: str | None) -> list[StageSpec]:
     """The stages to run for `--only STAGE`: that stage and everything it needs, in order."""
     if only is None:
         return list(GRAPH)
+    return _closure(only)
+
+
+def enabled(spec: StageSpec, cfg: Config) -> bool:
+    """Whether a full build makes this stage: encoder stages only for the encoders in `encoder.build`."""
+    for prefix in ("codes_", "doc_index_"):
+        if spec.name.startswith(prefix) and spec.name[len(prefix):] in ENCODERS:
+            return spec.name[len(prefix):] in cfg.encoder.build
+    return True
+
+
+def _closure(only: str) -> list[StageSpec]:
     by_name = {s.name: s for s in GRAPH}
     if only not in by_name:
         raise ValueError(f"--only {only!r}: unknown stage; stages are {', '.join(STAGES)}")
@@ -63,6 +85,8 @@ def run_build(cfg: Config, only: str | None = None) -> dict[str, Artifact]:
     built: dict[str, Artifact] = {}
     try:
         for spec in needed(only):
+            if only is None and not enabled(spec, cfg):
+                continue
             inputs = {arg: built[upstream] for arg, upstream in spec.inputs.items()}
             run = stage_task.with_options(name=spec.name, task_run_name=spec.name)
             built[spec.name] = run(

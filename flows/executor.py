@@ -35,8 +35,11 @@ class StageSpec:
         return getattr(cfg, self.module.SECTION) if self.module.SECTION else None
 
     def config_json(self, cfg: Config) -> dict[str, Any]:
+        """The section as the cache key sees it; a stage may keep only the keys it uses (`cache_config`)."""
         section = self.section(cfg)
-        return section_dump(section) if section is not None else {}
+        data = section_dump(section) if section is not None else {}
+        select = getattr(self.module, "cache_config", None)
+        return select(data) if select is not None else data
 
 
 def _schema_of(artifact_parts: list[str]) -> tuple[str, list[str]]:

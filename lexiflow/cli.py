@@ -68,7 +68,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise ValueError(f"-k {args.k}: must be between 1 and query.max_k={cfg.query.max_k}")
     engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref)
     if args.kind == "docs":
-        hits = engine.docs(" ".join(args.text), args.k)
+        hits = engine.docs(" ".join(args.text), args.k, encoder=args.encoder)
         for h in hits:
             if args.json:
                 print(json.dumps({"rank": h.rank, "doc_id": h.doc_id, "title": h.title, "label": h.label,
@@ -82,6 +82,48 @@ def cmd_query(args: argparse.Namespace) -> int:
                 print(json.dumps({"rank": w.rank, "term": w.term, "score": round(w.score, 6)}, ensure_ascii=False))
             else:
                 print(f"{w.rank:3d}  {w.score:.4f}  {w.term}")
+    return 0
+
+
+def _names(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise ValueError(f"--{what} {text!r}: expected a comma-separated list of {', '.join(allowed)}")
+    return names
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from lexiflow.config import ENCODERS
+
+    cfg = _load(args)
+    encoders = _names(args.encoders, ENCODERS, "encoders")
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        raise ValueError(f"--sizes {args.sizes!r}: expected comma-separated integers, e.g. 2,10,32,128") from None
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"--sizes {args.sizes!r}: code sizes must be positive")
+    from flows.evaluate import retrieval
+
+    summary = retrieval(cfg, encoders, sizes, args.report, n_queries=args.queries,
+                        min_label_docs=args.min_label_docs, seed=args.seed)
+    print(f"labels kept ({len(summary['labels_kept'])}): {', '.join(sorted(summary['labels_kept']))}")
+    print(f"labels dropped: {', '.join(sorted(summary['labels_dropped'])) or 'none'}")
+    print(f"{summary['queries']} queries, {summary['database']} database documents")
+    print(summary["table"])
+    print(f"report: {args.report}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from lexiflow.query import QueryEngine
+    from lexiflow.store import ArtifactStore
+
+    cfg = _load(args)
+    engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref)
+    for i, words in enumerate(engine.generate(args.encoder, args.samples, args.words, args.seed)):
+        print(f"{i + 1:3d}  " + " ".join(f"{w}({p:.3f})" for w, p in words))
     return 0
 
 
@@ -132,9 +174,33 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     query.add_argument("--json", action="store_true", help="one JSON object per line")
     query.add_argument("--ref", help="build name (default: store.ref, 'default')")
+    query.add_argument("--encoder", help="docs: query this encoder's codes (lsa, autoencoder, denoising, vae)")
     query.add_argument("--config", action="append", default=[], help="config file (default conf/default.yaml)")
     _common(query)
     query.set_defaults(func=cmd_query)
+
+    ev = sub.add_parser("eval", help="evaluate a build: retrieval (encoders against same-label documents)")
+    ev.add_argument("what", choices=["retrieval"])
+    ev.add_argument("config", nargs="*", help=f"config files, overlaid in order (default {DEFAULT_CONFIG})")
+    ev.add_argument("--corpus", help="corpus file, folder or fsspec URL (same as --set corpus.path=PATH)")
+    ev.add_argument("--encoders", default="lsa,autoencoder,denoising,vae", help="comma-separated encoders")
+    ev.add_argument("--sizes", default="2,10,32,128", help="comma-separated code sizes")
+    ev.add_argument("--queries", type=int, default=2000, help="held-out queries, stratified by label")
+    ev.add_argument("--min-label-docs", type=int, default=50, help="skip labels with fewer documents")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--report", default="reports/retrieval", help="report folder (table, PNGs, JSON)")
+    _common(ev)
+    ev.set_defaults(func=cmd_eval)
+
+    gen = sub.add_parser("generate", help="sample codes from a vae's prior and print the decoded top words")
+    gen.add_argument("--encoder", default="vae", choices=["vae"])
+    gen.add_argument("-n", "--samples", type=int, default=5)
+    gen.add_argument("--words", type=int, default=10, help="top words per sample")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--ref", help="build name (default: store.ref, 'default')")
+    gen.add_argument("--config", action="append", default=[], help="config file (default conf/default.yaml)")
+    _common(gen)
+    gen.set_defaults(func=cmd_generate)
 
     arts = sub.add_parser("artifacts", help="list the published artifacts and the builds that use them")
     arts.add_argument("--json", action="store_true")
