@@ -26,7 +26,7 @@ from lexiflow import figures
 from lexiflow.config import Config
 from lexiflow.retrieval import RECALL_LEVELS, RetrievalResult, cosine_of, evaluate
 from lexiflow.sparse import to_csr
-from lexiflow.store import Artifact, ArtifactStore
+from lexiflow.store import Artifact, ArtifactStore, artifact_key
 from tasks import ingest
 
 log = logging.getLogger("lexiflow.eval")
@@ -99,15 +99,23 @@ def build_upstream(cfg: Config, store: ArtifactStore, cluster: LazyCluster) -> d
     return built
 
 
-def build_codes(cfg: Config, store: ArtifactStore, upstream: dict[str, Artifact], kind: str, size: int) -> Artifact:
+def build_codes(cfg: Config, store: ArtifactStore, upstream: dict[str, Artifact], kind: str, size: int,
+                cached_only: bool = False) -> Artifact | None:
+    """The codes artifact of one encoder at one code size: built if missing, or None with `cached_only`."""
     spec = next(s for s in GRAPH if s.name == f"codes_{kind}")
     sized = cfg.model_copy(update={"encoder": cfg.encoder.model_copy(update={"code_size": size})})
-    return run_stage(spec, sized, store, {"tfidf": upstream["tfidf"], "vocab": upstream["vocab"]})
+    inputs = {"tfidf": upstream["tfidf"], "vocab": upstream["vocab"]}
+    if cached_only:
+        key = artifact_key(spec.name, spec.module.VERSION, spec.config_json(sized),
+                           {name: a.key for name, a in inputs.items()})
+        return store.get(spec.name, key)
+    return run_stage(spec, sized, store, inputs)
 
 
 def retrieval(cfg: Config, encoders: list[str], sizes: list[int], report: str, n_queries: int = 2000,
-              min_label_docs: int = 50, seed: int = 0) -> dict[str, Any]:
-    """Build what is missing, measure every (encoder, size) and TF-IDF cosine, write the report folder."""
+              min_label_docs: int = 50, seed: int = 0, cached_only: bool = False) -> dict[str, Any]:
+    """Build what is missing (or, with `cached_only`, skip it and say so), measure every (encoder, size) and
+    TF-IDF cosine, write the report folder."""
     os.makedirs(report, exist_ok=True)
     store = ArtifactStore(cfg.store.root)
     cluster = LazyCluster(cfg.dask)
@@ -122,13 +130,18 @@ def retrieval(cfg: Config, encoders: list[str], sizes: list[int], report: str, n
     results: dict[str, RetrievalResult] = {}
     trained: dict[str, dict[str, Any]] = {}
     codes_by_name: dict[str, np.ndarray] = {}
+    missing: list[str] = []
     started = time.perf_counter()
     results["tfidf cosine"] = evaluate(tfidf_similarity(upstream["tfidf"], upstream["vocab"].num_rows, split),
                                        q_labels, db_labels)
     for kind in encoders:
         for size in sizes:
             name = f"{kind}-{size}"
-            artifact = build_codes(cfg, store, upstream, kind, size)
+            artifact = build_codes(cfg, store, upstream, kind, size, cached_only)
+            if artifact is None:
+                log.warning("eval %s: not built yet, left out (--cached-only)", name)
+                missing.append(name)
+                continue
             codes = read_codes(artifact)
             codes_by_name[name] = codes
             results[name] = evaluate(cosine_of(codes[split.queries], codes[split.database]), q_labels, db_labels)
@@ -140,6 +153,7 @@ def retrieval(cfg: Config, encoders: list[str], sizes: list[int], report: str, n
             log.info("eval %s: %s", name, results[name].row())
     summary = write_report(report, cfg, split, results, trained, codes_by_name)
     summary["eval_seconds"] = round(time.perf_counter() - started, 1)
+    summary["missing"] = missing
     return summary
 
 

@@ -107,11 +107,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from flows.evaluate import retrieval
 
     summary = retrieval(cfg, encoders, sizes, args.report, n_queries=args.queries,
-                        min_label_docs=args.min_label_docs, seed=args.seed)
+                        min_label_docs=args.min_label_docs, seed=args.seed, cached_only=args.cached_only)
     print(f"labels kept ({len(summary['labels_kept'])}): {', '.join(sorted(summary['labels_kept']))}")
     print(f"labels dropped: {', '.join(sorted(summary['labels_dropped'])) or 'none'}")
     print(f"{summary['queries']} queries, {summary['database']} database documents")
     print(summary["table"])
+    if summary["missing"]:
+        print(f"not built yet, left out: {', '.join(summary['missing'])}")
     print(f"report: {args.report}")
     return 0
 
@@ -189,6 +191,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--min-label-docs", type=int, default=50, help="skip labels with fewer documents")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--report", default="reports/retrieval", help="report folder (table, PNGs, JSON)")
+    ev.add_argument("--cached-only", action="store_true", help="measure only the encoders already built")
     _common(ev)
     ev.set_defaults(func=cmd_eval)
 

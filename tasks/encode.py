@@ -23,6 +23,7 @@ VERSION = 1
 SECTION = "encoder"
 USES_DASK = False
 MODEL_DIR = "model"
+LOSS_PNG = "loss.png"
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ def fit_encoder(kind: str, cfg: EncoderConfig, rows: Artifact, vocab: Artifact) 
 def build(kind: str, cfg: EncoderConfig, out: ArtifactWriter, *, tfidf: Artifact, vocab: Artifact) -> dict[str, Any]:
     encoder, source = fit_encoder(kind, cfg, tfidf, vocab)
     encoder.save(out.local_path(MODEL_DIR))
+    if encoder.figures_.get("loss_curve"):
+        from lexiflow.figures import loss_curves
+
+        loss_curves(out.local_path(LOSS_PNG), {f"{kind} code {cfg.code_size}": encoder.figures_["loss_curve"]})
     schema = code_schema(encoder.code_size)
     rows = empty = 0
     started = time.perf_counter()

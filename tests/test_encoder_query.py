@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -42,6 +44,9 @@ def test_full_build_makes_only_the_configured_encoders(built) -> None:
     assert {"codes_lsa", "doc_index_lsa", "codes_vae", "doc_index_vae"} <= set(artifacts)
     assert "codes_autoencoder" not in artifacts and "codes_denoising" not in artifacts
     assert artifacts["codes_vae"].num_rows == 400
+    vae = artifacts["codes_vae"]
+    assert len(vae.figures["loss_curve"]) == vae.figures["epochs"] >= 1
+    assert os.path.getsize(vae.file("loss.png")) > 0
     assert {s.name for s in GRAPH} >= {f"codes_{k}" for k in ("lsa", "autoencoder", "denoising", "vae")}
 
 

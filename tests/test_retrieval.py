@@ -29,3 +29,11 @@ def test_average_precision_agrees_with_sklearn() -> None:
     reference = [average_precision_score(db_labels == q_labels[i], full[i]) for i in range(40)]
     np.testing.assert_allclose(r.per_query_ap, reference, atol=1e-6)
     assert r.macro_map == pytest.approx(np.mean([np.mean(np.array(reference)[q_labels == c]) for c in range(4)]))
+
+
+def test_tied_scores_take_successive_ranks() -> None:
+    # All three documents score the same: the two relevant ones take ranks 1 and 2 (ties in their favour).
+    sims = np.zeros((1, 3))
+    r = evaluate(lambda part: sims[part], np.array([0]), np.array([0, 1, 0]), ks=(1, 2))
+    assert r.precision_at == {1: 1.0, 2: 1.0}
+    assert r.mean_ap == 1.0
