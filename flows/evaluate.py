@@ -28,6 +28,7 @@ from lexiflow.retrieval import RECALL_LEVELS, RetrievalResult, cosine_of, evalua
 from lexiflow.sparse import to_csr
 from lexiflow.store import Artifact, ArtifactStore, artifact_key
 from tasks import ingest
+from tasks.encoders.base import TrainingError
 
 log = logging.getLogger("lexiflow.eval")
 
@@ -131,13 +132,19 @@ def retrieval(cfg: Config, encoders: list[str], sizes: list[int], report: str, n
     trained: dict[str, dict[str, Any]] = {}
     codes_by_name: dict[str, np.ndarray] = {}
     missing: list[str] = []
+    failed: dict[str, str] = {}
     started = time.perf_counter()
     results["tfidf cosine"] = evaluate(tfidf_similarity(upstream["tfidf"], upstream["vocab"].num_rows, split),
                                        q_labels, db_labels)
     for kind in encoders:
         for size in sizes:
             name = f"{kind}-{size}"
-            artifact = build_codes(cfg, store, upstream, kind, size, cached_only)
+            try:
+                artifact = build_codes(cfg, store, upstream, kind, size, cached_only)
+            except TrainingError as exc:  # a collapsed or diverged encoder is a result to report, not a crash
+                log.warning("eval %s: training failed: %s", name, exc)
+                failed[name] = str(exc)
+                continue
             if artifact is None:
                 log.warning("eval %s: not built yet, left out (--cached-only)", name)
                 missing.append(name)
@@ -151,9 +158,10 @@ def retrieval(cfg: Config, encoders: list[str], sizes: list[int], report: str, n
                              "best_epoch": f.get("best_epoch"), "train_samples_per_s": f.get("train_samples_per_s"),
                              "encode_docs_per_s": f.get("encode_docs_per_s"), "loss_curve": f.get("loss_curve")}
             log.info("eval %s: %s", name, results[name].row())
-    summary = write_report(report, cfg, split, results, trained, codes_by_name)
+    summary = write_report(report, cfg, split, results, trained, codes_by_name, failed)
     summary["eval_seconds"] = round(time.perf_counter() - started, 1)
     summary["missing"] = missing
+    summary["failed"] = failed
     return summary
 
 
@@ -170,8 +178,11 @@ def table_markdown(results: dict[str, RetrievalResult], trained: dict[str, dict[
 
 
 def write_report(report: str, cfg: Config, split: Split, results: dict[str, RetrievalResult],
-                 trained: dict[str, dict[str, Any]], codes_by_name: dict[str, np.ndarray]) -> dict[str, Any]:
+                 trained: dict[str, dict[str, Any]], codes_by_name: dict[str, np.ndarray],
+                 failed: dict[str, str]) -> dict[str, Any]:
     table = table_markdown(results, trained)
+    if failed:
+        table += "\n\nfailed to train (no codes published):\n" + "\n".join(f"- {n}: {e}" for n, e in failed.items())
     with open(os.path.join(report, "retrieval.md"), "w", encoding="utf-8") as fh:
         fh.write(f"# Retrieval: {cfg.corpus.path}\n\n{len(split.queries)} queries, {len(split.database)} database "
                  f"documents; labels kept ({len(split.kept)}): {', '.join(sorted(split.kept))}\n\n"
