@@ -167,7 +167,9 @@ class QueryEngine:
         x = restrict(row, column_map(model.term_ids, row.shape[1]), model.n_inputs)
         if x.nnz == 0:
             raise QueryError(f"none of the query's terms is among encoder {name!r}'s {model.n_inputs} input terms")
-        return model.encode(x)[0]
+        code = model.encode(x)[0].astype(np.float64)
+        norm = np.linalg.norm(code)  # the index holds unit codes: a unit query makes the score a cosine
+        return (code / norm if norm > 0 else code).astype(np.float32)
 
     def generate(self, name: str, samples: int, words: int, seed: int = 0) -> list[list[tuple[str, float]]]:
         """Codes drawn from a vae's N(0, I) prior, decoded to word distributions: the top words of each."""
