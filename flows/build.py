@@ -11,9 +11,9 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.cluster import LazyCluster
 from flows.executor import StageSpec, run_stage
-from lexiflow.config import Config, load_config
+from lexiflow.config import ENCODERS, Config, load_config
 from lexiflow.store import Artifact, ArtifactStore
-from tasks import bow, cooc, evaluate, glove, index, ingest, lsa, nnlm, tfidf, tokens, vocab, word2vec
+from tasks import bow, cooc, encode, evaluate, glove, index, ingest, lsa, nnlm, tfidf, tokens, vocab, word2vec
 
 log = logging.getLogger("lexiflow.build")
 
@@ -33,6 +33,16 @@ GRAPH: list[StageSpec] = [
     StageSpec("glove", glove, {"cooc": "cooc", "vocab": "vocab"}),
     StageSpec("nnlm", nnlm, {"tokens": "tokens", "vocab": "vocab"}),
     *(StageSpec(f"eval_{m}", evaluate, {"vectors": m}) for m in ("word2vec", "word2vec_cbow", "glove", "nnlm")),
+    # Document encoders (issue 4): a codes artifact and a doc index each; a full build makes those in
+    # `encoder.build` (default none: the `lsa` stage already gives LSA codes), `--only codes_vae` makes any of them.
+    *(
+        spec
+        for kind in ENCODERS
+        for spec in (
+            StageSpec(f"codes_{kind}", encode.stage(kind), {"tfidf": "tfidf", "vocab": "vocab"}),
+            StageSpec(f"doc_index_{kind}", index, {"vectors": f"codes_{kind}"}),
+        )
+    ),
 ]
 STAGES = [s.name for s in GRAPH]
 # Word-vector models a config may leave out (`embeddings.models`), and the stages only they need.
@@ -51,8 +61,18 @@ def selected(cfg: Config) -> list[StageSpec]:
             continue
         if spec.name.startswith("eval_") and not cfg.embeddings.evaluate:
             continue
+        if not _encoder_wanted(spec, cfg):
+            continue
         out.append(spec)
     return out
+
+
+def _encoder_wanted(spec: StageSpec, cfg: Config) -> bool:
+    """Encoder stages (codes_X, doc_index_X) join a full build only for the encoders in `encoder.build`."""
+    for prefix in ("codes_", "doc_index_"):
+        if spec.name.startswith(prefix) and spec.name[len(prefix):] in ENCODERS:
+            return spec.name[len(prefix):] in cfg.encoder.build
+    return True
 
 
 def needed(only: str | None, cfg: Config | None = None) -> list[StageSpec]:

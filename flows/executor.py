@@ -37,8 +37,11 @@ class StageSpec:
         return getattr(cfg, name) if name else None
 
     def config_json(self, cfg: Config) -> dict[str, Any]:
+        """The section as the cache key sees it; a stage may keep only the keys it uses (`cache_config`)."""
         section = self.section(cfg)
-        return section_dump(section) if section is not None else {}
+        data = section_dump(section) if section is not None else {}
+        select = getattr(self.module, "cache_config", None)
+        return select(data) if select is not None else data
 
     def key_config(self, cfg: Config) -> dict[str, Any]:
         """The config that keys the output: settings that only say where input is (it is keyed by content) drop out."""

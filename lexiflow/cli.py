@@ -92,7 +92,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise ValueError(f"-k {args.k}: must be between 1 and query.max_k={cfg.query.max_k}")
     engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref, cfg.query)
     if args.kind == "docs":
-        hits = engine.docs(" ".join(args.text), args.k)
+        hits = engine.docs(" ".join(args.text), args.k, encoder=args.encoder)
         for h in hits:
             if args.json:
                 print(json.dumps({"rank": h.rank, "doc_id": h.doc_id, "title": h.title, "label": h.label,
@@ -116,6 +116,52 @@ def _human(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
+
+
+def _names(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise ValueError(f"--{what} {text!r}: expected a comma-separated list of {', '.join(allowed)}")
+    return names
+
+
+def eval_retrieval(args: argparse.Namespace) -> int:
+    """`lexiflow eval retrieval`: every encoder at every code size against same-label documents."""
+    from lexiflow.config import ENCODERS
+
+    cfg = _load(args)
+    encoders = _names(args.encoders, ENCODERS, "encoders")
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        raise ValueError(f"--sizes {args.sizes!r}: expected comma-separated integers, e.g. 2,10,32,128") from None
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"--sizes {args.sizes!r}: code sizes must be positive")
+    from flows.evaluate import retrieval
+
+    summary = retrieval(cfg, encoders, sizes, args.report, n_queries=args.queries,
+                        min_label_docs=args.min_label_docs, seed=args.seed, cached_only=args.cached_only)
+    print(f"labels kept ({len(summary['labels_kept'])}): {', '.join(sorted(summary['labels_kept']))}")
+    print(f"labels dropped: {', '.join(sorted(summary['labels_dropped'])) or 'none'}")
+    print(f"{summary['queries']} queries, {summary['database']} database documents")
+    print(summary["table"])
+    if summary["missing"]:
+        print(f"not built yet, left out: {', '.join(summary['missing'])}")
+    print(f"report: {args.report}")
+    return 0
+
+
+def generate_vae(args: argparse.Namespace) -> int:
+    """`lexiflow generate --encoder vae`: codes sampled from the prior, decoded to their top words."""
+    from lexiflow.query import QueryEngine
+    from lexiflow.store import ArtifactStore
+
+    cfg = _load(args)
+    engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref)
+    for i, words in enumerate(engine.generate(args.encoder, args.samples, args.words, args.seed)):
+        print(f"{i + 1:3d}  " + " ".join(f"{w}({p:.3f})" for w, p in words))
+    return 0
 
 
 def cmd_artifacts(args: argparse.Namespace) -> int:
@@ -162,6 +208,8 @@ VECTOR_STAGES = ("word2vec", "word2vec_cbow", "glove", "nnlm")
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """One table comparing every word-vector model of a build (eval stages' figures, else computed now)."""
+    if args.what == "retrieval":
+        return eval_retrieval(args)
     from lexiflow.store import ArtifactStore
     from lexiflow.vectors import load_vectors
     from tasks.evaluate import evaluate, table
@@ -206,6 +254,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    """Continue a prompt with the next-word model, or with `--encoder vae` decode codes from its prior."""
+    if args.encoder:
+        return generate_vae(args)
+    if not args.prompt:
+        raise ValueError("generate: give a prompt for the next-word model, or --encoder vae to sample codes")
     from lexiflow.config import TokenizeConfig
     from tasks.nnlm import Generator
     from tasks.tokens import load_stopwords, tokenize
@@ -252,6 +305,7 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     query.add_argument("--json", action="store_true", help="one JSON object per line")
     query.add_argument("--ref", help="build name (default: store.ref, 'default')")
+    query.add_argument("--encoder", help="docs: query this encoder's codes (lsa, autoencoder, denoising, vae)")
     query.add_argument("--config", action="append", default=[], help="config file (default conf/default.yaml)")
     _common(query)
     query.set_defaults(func=cmd_query)
@@ -269,10 +323,20 @@ def parser() -> argparse.ArgumentParser:
     _common(arts)
     arts.set_defaults(func=cmd_artifacts)
 
-    ev = sub.add_parser("eval", help="compare the word-vector models of a build on analogy, WS-353, SimLex")
-    ev.add_argument("--json", action="store_true", help="one JSON object per model")
+    ev = sub.add_parser("eval", help="words: the word-vector models on analogy, WS-353, SimLex (default); "
+                        "retrieval: document encoders against same-label documents")
+    ev.add_argument("what", nargs="?", default="words", choices=["words", "retrieval"])
+    ev.add_argument("config", nargs="*", help=f"retrieval: config files, overlaid in order (default {DEFAULT_CONFIG})")
+    ev.add_argument("--json", action="store_true", help="words: one JSON object per model")
     ev.add_argument("--ref", help="build name (default: store.ref)")
-    ev.add_argument("--config", action="append", default=[])
+    ev.add_argument("--corpus", help="retrieval: corpus file, folder or URL (same as --set corpus.path=PATH)")
+    ev.add_argument("--encoders", default="lsa,autoencoder,denoising,vae", help="retrieval: comma-separated encoders")
+    ev.add_argument("--sizes", default="2,10,32,128", help="retrieval: comma-separated code sizes")
+    ev.add_argument("--queries", type=int, default=2000, help="retrieval: held-out queries, stratified by label")
+    ev.add_argument("--min-label-docs", type=int, default=50, help="retrieval: skip labels with fewer documents")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--report", default="reports/retrieval", help="retrieval: report folder (table, PNGs, JSON)")
+    ev.add_argument("--cached-only", action="store_true", help="retrieval: measure only the encoders already built")
     _common(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -287,9 +351,13 @@ def parser() -> argparse.ArgumentParser:
     _common(ex)
     ex.set_defaults(func=cmd_export)
 
-    gen = sub.add_parser("generate", help="continue a prompt word by word with the build's next-word model")
-    gen.add_argument("prompt", nargs="+")
+    gen = sub.add_parser("generate", help="continue a prompt word by word with the build's next-word model; "
+                         "--encoder vae: sample codes from the vae's prior and print their top words")
+    gen.add_argument("prompt", nargs="*")
     gen.add_argument("-n", type=int, default=20, help="words to generate (default 20)")
+    gen.add_argument("--encoder", choices=["vae"], help="sample from this encoder's prior instead")
+    gen.add_argument("--samples", type=int, default=5, help="--encoder: codes to sample (default 5)")
+    gen.add_argument("--words", type=int, default=10, help="--encoder: top words per sample (default 10)")
     gen.add_argument("--temperature", type=float, default=1.0, help="0 takes the most likely word each step")
     gen.add_argument("--top-k", type=int, default=0, help="sample among the k most likely words (0: all)")
     gen.add_argument("--seed", type=int, default=0)

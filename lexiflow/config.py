@@ -179,6 +179,45 @@ class LsaConfig(Section):
     seed: int = 0
 
 
+ENCODERS = ("lsa", "autoencoder", "denoising", "vae")
+EncoderName = Literal["lsa", "autoencoder", "denoising", "vae"]
+
+
+class EncoderConfig(Section):
+    """Document encoders over TF-IDF restricted to the most frequent terms (issue 4).
+
+    `build` only chooses which encoder stages a full `lexiflow run` builds; it is left out of their cache keys.
+    """
+
+    build: list[EncoderName] = Field(default_factory=list)
+    input_vocab: int = Field(2000, gt=1, description="the most frequent terms (by count) the encoders see")
+    code_size: int = Field(32, gt=0)
+    hidden: list[int] = Field(default_factory=lambda: [500, 250, 125], description="encoder layer sizes")
+    activation: Literal["relu", "gelu", "tanh"] = "gelu"
+    center: bool = Field(False, description="lsa only: centre the input (PCA) instead of plain truncated SVD")
+    noise_rate: float = Field(0.3, ge=0.0, lt=1.0, description="denoising: fraction of input terms masked")
+    kl_weight: float = Field(1.0, ge=0.0, description="vae: weight of the KL term after warm-up")
+    kl_warmup_epochs: int = Field(2, ge=0, description="vae: epochs over which the KL weight ramps up from 0")
+    batch_size: int = Field(256, gt=0)
+    read_rows: int = Field(8192, gt=0, description="rows read from the artifact per Parquet batch")
+    shuffle_rows: int = Field(32768, gt=0, description="shuffle buffer: rows mixed before cutting batches")
+    max_epochs: int = Field(20, gt=0)
+    patience: int = Field(2, ge=0, description="epochs without held-out improvement before stopping")
+    min_delta: float = Field(1e-3, ge=0.0, description="relative held-out loss improvement that counts")
+    holdout: float = Field(0.05, gt=0.0, lt=0.5, description="fraction of documents held out for early stopping")
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_train_rows: int | None = Field(None, gt=0, description="stop an epoch after this many training rows")
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0, description="torch threads; 0 means one per core")
+    dead_unit_ratio: float = Field(0.01, gt=0.0, lt=1.0, description="a code unit whose std is below this "
+                                   "fraction of the largest unit's std is dead")
+    max_dead_fraction: float = Field(0.5, gt=0.0, le=1.0, description="more dead units than this: collapse")
+    max_mean_cosine: float = Field(0.99, gt=0.0, le=1.0, description="mean cosine between distinct documents' "
+                                   "codes above this: collapse")
+
+
 class IndexConfig(Section):
     kind: Literal["flat"] = "flat"
     batch_rows: int = Field(50_000, gt=0)
@@ -207,6 +246,7 @@ class Config(Section):
     cooc: CoocConfig = Field(default_factory=CoocConfig)
     glove: GloveConfig = Field(default_factory=GloveConfig)
     lsa: LsaConfig = Field(default_factory=LsaConfig)
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)
 

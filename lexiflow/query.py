@@ -133,6 +133,50 @@ class QueryEngine:
                        side["idf"], side["tfidf_cfg"])
         return term_ids, np.asarray(values[0].as_py(), dtype=np.float64)
 
+    # Encoders (issue 4): codes_<name> holds the fitted encoder, doc_index_<name> its index ---------------
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - one engine per process; encoders are loaded once
+    def encoder(self, name: str) -> tuple[Any, Index]:
+        from tasks.encode import load_model
+
+        codes, index = f"codes_{name}", f"doc_index_{name}"
+        if codes not in self.artifacts or index not in self.artifacts:
+            raise QueryError(
+                f"build {self.ref!r} has no {name!r} encoder; build it with "
+                f"`lexiflow run conf/default.yaml conf/encoders.yaml` (encoder.build lists the encoders)"
+            )
+        return load_model(self.artifacts[codes]), Index(self.artifacts[index])
+
+    def encode_with(self, name: str, text: str) -> np.ndarray:
+        """The query's code from encoder `name`, through the same input restriction as the documents."""
+        import scipy.sparse as sp
+
+        from tasks.encoders import restrict
+        from tasks.encoders.data import column_map
+
+        model, _ = self.encoder(name)
+        term_ids, weights = self.query_weights(text)
+        row = sp.csr_matrix((weights, (np.zeros(len(term_ids), np.int64), term_ids)),
+                            shape=(1, len(self._doc_side["terms"])))
+        x = restrict(row, column_map(model.term_ids, row.shape[1]), model.n_inputs)
+        if x.nnz == 0:
+            raise QueryError(f"none of the query's terms is among encoder {name!r}'s {model.n_inputs} input terms")
+        code = model.encode(x)[0].astype(np.float64)
+        norm = np.linalg.norm(code)  # the index holds unit codes: a unit query makes the score a cosine
+        return (code / norm if norm > 0 else code).astype(np.float32)
+
+    def generate(self, name: str, samples: int, words: int, seed: int = 0) -> list[list[tuple[str, float]]]:
+        """Codes drawn from a vae's N(0, I) prior, decoded to word distributions: the top words of each."""
+        model, _ = self.encoder(name)
+        if not hasattr(model, "word_distribution"):
+            raise QueryError(f"encoder {name!r} ({model.kind}) has no generative decoder; use a vae")
+        codes = np.random.default_rng(seed).standard_normal((samples, model.code_size)).astype(np.float32)
+        probs = model.word_distribution(codes)
+        terms = self._need("vocab").read_table(columns=["term_id", "term"])
+        by_id = dict(zip(terms["term_id"].to_pylist(), terms["term"].to_pylist(), strict=True))
+        top = np.argsort(-probs, axis=1)[:, :words]
+        return [[(by_id[int(model.term_ids[j])], float(p[j])) for j in row] for p, row in zip(probs, top, strict=True)]
+
     def encode_text(self, text: str) -> np.ndarray:
         """The query's LSA code: its TF-IDF row projected and normalised like the documents' codes."""
         term_ids, weights = self.query_weights(text)
@@ -149,13 +193,16 @@ class QueryEngine:
         rows = {doc_id: i for i, doc_id in enumerate(table["doc_id"].to_pylist())}
         return to_csr(table, len(self._doc_side["terms"])), rows
 
-    def docs(self, text: str, k: int = 10) -> list[DocHit]:
+    def docs(self, text: str, k: int = 10, encoder: str | None = None) -> list[DocHit]:
         """Nearest documents by LSA code; the top `rerank` candidates re-scored with exact TF-IDF cosine.
 
         LSA alone blurs specific terms (at 128 dimensions "python library for machine learning" finds Python
         libraries of any kind); blending in the exact TF-IDF cosine of a few hundred candidates restores them
-        at little cost.
+        at little cost. With `encoder`, that encoder's codes and index answer instead, without re-scoring.
         """
+        if encoder is not None:
+            model_index = self.encoder(encoder)[1]
+            return self._doc_hits(model_index.search(self.encode_with(encoder, text), k))
         code = self.encode_text(text)
         index = self._doc_side["index"]
         if self.settings.rerank <= 0:
@@ -168,6 +215,9 @@ class QueryEngine:
             w = self.settings.rerank_weight
             blended = [(d, w * s + (1 - w) * float(x), p) for (d, s, p), x in zip(candidates, exact, strict=True)]
             hits = sorted(blended, key=lambda h: -h[1])[:k]
+        return self._doc_hits(hits)
+
+    def _doc_hits(self, hits: list[tuple[str, float, int]]) -> list[DocHit]:
         meta = self._doc_meta([doc_id for doc_id, _, _ in hits])
         return [
             DocHit(rank=i + 1, doc_id=doc_id, title=meta.get(doc_id, (None, None))[0],

@@ -30,7 +30,7 @@ def _restore_logging():
 def test_default_build_leaves_out_slow_models():
     names = [s.name for s in needed(None, Config())]
     assert "word2vec" in names and "glove" not in names and "cooc" not in names and "nnlm" not in names
-    assert not any(n.startswith("eval_") for n in names)
+    assert not any(n.startswith(("eval_", "codes_", "doc_index_")) for n in names)
     cfg = Config.model_validate({"embeddings": {"models": ["glove", "nnlm"], "evaluate": True}})
     names = [s.name for s in needed(None, cfg)]
     assert {"cooc", "glove", "nnlm", "eval_glove", "eval_nnlm"} <= set(names)
