@@ -1,6 +1,6 @@
 """`lexiflow` command line: run a build, query it, list artifacts.
 
-`query` and `artifacts` never import Prefect or Dask, so they start in well under a second; only `run`
+`query`, `serve` and `artifacts` never import Prefect or Dask, so they start in well under a second; only `run`
 loads the flow machinery.
 """
 
@@ -95,12 +95,17 @@ def cmd_query(args: argparse.Namespace) -> int:
         hits = engine.docs(" ".join(args.text), args.k, encoder=args.encoder)
         for h in hits:
             if args.json:
-                print(json.dumps({"rank": h.rank, "doc_id": h.doc_id, "title": h.title, "label": h.label,
-                                  "score": round(h.score, 6)}, ensure_ascii=False))
+                print(json.dumps({"rank": h.rank, "doc_id": h.doc_id, "title": h.title, "snippet": h.snippet,
+                                  "label": h.label, "score": round(h.score, 6)}, ensure_ascii=False))
             else:
                 print(f"{h.rank:3d}  {h.score:.4f}  {h.doc_id:<32}  {h.title or ''}")
     else:
-        words = engine.similar(" ".join(args.text), args.k)
+        if args.kind == "analogy":
+            if len(args.text) != 3:
+                raise ValueError(f"query analogy takes three words A B C (A is to B as C is to ?), got {args.text}")
+            words = engine.analogy(*args.text, k=args.k)
+        else:
+            words = engine.similar(" ".join(args.text), args.k)
         for w in words:
             if args.json:
                 print(json.dumps({"rank": w.rank, "term": w.term, "score": round(w.score, 6)}, ensure_ascii=False))
@@ -152,13 +157,21 @@ def eval_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lexiflow.service import serve
+
+    cfg = _load(args)
+    serve(cfg.store.root, cfg.store.ref, cfg.query, host=args.host, port=args.port)
+    return 0
+
+
 def generate_vae(args: argparse.Namespace) -> int:
     """`lexiflow generate --encoder vae`: codes sampled from the prior, decoded to their top words."""
     from lexiflow.query import QueryEngine
     from lexiflow.store import ArtifactStore
 
     cfg = _load(args)
-    engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref)
+    engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref, cfg.query)
     for i, words in enumerate(engine.generate(args.encoder, args.samples, args.words, args.seed)):
         print(f"{i + 1:3d}  " + " ".join(f"{w}({p:.3f})" for w, p in words))
     return 0
@@ -299,8 +312,8 @@ def parser() -> argparse.ArgumentParser:
     _common(retrain)
     retrain.set_defaults(func=cmd_retrain)
 
-    query = sub.add_parser("query", help="query a build: docs TEXT | similar WORD")
-    query.add_argument("kind", choices=["docs", "similar"])
+    query = sub.add_parser("query", help="query a build: docs TEXT | similar WORD | analogy A B C")
+    query.add_argument("kind", choices=["docs", "similar", "analogy"])
     query.add_argument("text", nargs="+")
     query.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     query.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -309,6 +322,14 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("--config", action="append", default=[], help="config file (default conf/default.yaml)")
     _common(query)
     query.set_defaults(func=cmd_query)
+
+    srv = sub.add_parser("serve", help="HTTP query service and search page for a build (reloads a moved ref)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--ref", help="build name (default: store.ref, 'default')")
+    srv.add_argument("--config", action="append", default=[], help="config file (default conf/default.yaml)")
+    _common(srv)
+    srv.set_defaults(func=cmd_serve)
 
     arts = sub.add_parser("artifacts", help="ls | show KEY | gc: the store's artifacts and the builds using them")
     arts.add_argument("action", nargs="?", default="ls", choices=["ls", "show", "gc"])

@@ -219,8 +219,18 @@ class EncoderConfig(Section):
 
 
 class IndexConfig(Section):
-    kind: Literal["flat"] = "flat"
+    kind: str = Field("auto", min_length=1, description="auto | flat | hnsw | ivf | ivfpq | a faiss factory string")
     batch_rows: int = Field(50_000, gt=0)
+    memory_mb: int = Field(4096, gt=0, description="auto: memory the index may take")
+    flat_max: int = Field(100_000, ge=0, description="auto: exact search up to this many vectors")
+    hnsw_m: int = Field(32, ge=4)
+    nlist: int | None = Field(None, gt=0, description="IVF lists; None: ~4*sqrt(n)")
+    pq_m: int | None = Field(None, gt=0, description="PQ sub-quantizers; None: 4 dimensions each")
+    nprobe: int | None = Field(None, gt=0, description="starting nprobe; raised until min_recall holds")
+    ef_search: int | None = Field(None, gt=0, description="starting efSearch; raised until min_recall holds")
+    min_recall: float = Field(0.95, gt=0, le=1)
+    recall_queries: int = Field(500, gt=0, description="sample queries for measuring recall@10 and latency")
+    seed: int = 0
 
 
 class QueryConfig(Section):
@@ -228,6 +238,9 @@ class QueryConfig(Section):
     max_k: int = Field(1000, gt=0)
     rerank: int = Field(200, ge=0, description="LSA candidates re-scored by exact TF-IDF cosine; 0 disables")
     rerank_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the LSA score in the blend")
+    max_query_chars: int = Field(1000, gt=0, description="longest query text the service accepts")
+    snippet_chars: int = Field(200, ge=0)
+    search_threads: int = Field(1, gt=0, description="faiss OpenMP threads per search in the service")
 
 
 class Config(Section):

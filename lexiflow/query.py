@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from lexiflow.config import QueryConfig, TfidfConfig, TokenizeConfig
 from lexiflow.store import Artifact, ArtifactStore
@@ -23,6 +22,15 @@ class QueryError(ValueError):
     """A query that cannot be answered (unknown word, no known term, empty index), said plainly."""
 
 
+class UnknownWordError(QueryError):
+    """A word the word vectors do not know; carries the word and the vocabulary size for a 404 body."""
+
+    def __init__(self, word: str, vocab_size: int) -> None:
+        super().__init__(f"{word!r} is not in the word vectors' vocabulary ({vocab_size} words); "
+                         "try a more frequent word")
+        self.word, self.vocab_size = word, vocab_size
+
+
 @dataclass(frozen=True)
 class DocHit:
     rank: int
@@ -30,6 +38,7 @@ class DocHit:
     title: str | None
     label: str | None
     score: float
+    snippet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,37 +49,23 @@ class WordHit:
 
 
 class Index:
-    """A FAISS index and its id map, as the index stage wrote them."""
+    """A built index (IdIndex) of an artifact: search by vector, ids that are always live ids of this build."""
 
     def __init__(self, artifact: Artifact) -> None:
-        import faiss
-
-        from tasks.index import IDS_FILE, INDEX_FILE
+        from lexiflow.idindex import IdIndex
 
         self.artifact = artifact
-        self.index = faiss.read_index(artifact.file(INDEX_FILE))
-        self.ids = artifact.read_table(IDS_FILE)["id"].combine_chunks()
+        self.ids_index = IdIndex.load(artifact.url)
 
     @property
     def size(self) -> int:
-        return int(self.index.ntotal)
+        return self.ids_index.size
 
-    @functools.cached_property
-    def position(self) -> dict[str, int]:
-        return {term: i for i, term in enumerate(self.ids.to_pylist())}
-
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float, int]]:
-        """Top-k (id, score, position); never a padding id, and k beyond the index returns what exists."""
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top-k (id, score); never a padding or deleted id, and k beyond the index returns what exists."""
         if self.size == 0:
             raise QueryError(f"the index {self.artifact.stage}/{self.artifact.key} is empty")
-        k = min(k, self.size)
-        query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
-        scores, positions = self.index.search(query, k)
-        return [
-            (self.ids[int(p)].as_py(), float(s), int(p))
-            for s, p in zip(scores[0], positions[0], strict=True)
-            if p >= 0
-        ]
+        return self.ids_index.search(vector.reshape(1, -1), k)[0]
 
 
 class QueryEngine:
@@ -81,6 +76,24 @@ class QueryEngine:
         self.ref = ref
         self.settings = settings or QueryConfig()
         self.artifacts = store.resolve(ref)
+
+    def warm(self) -> QueryEngine:
+        """Load both sides now (what a service does before it starts answering from this build)."""
+        if "doc_index" in self.artifacts:
+            self._doc_side  # noqa: B018 - loads the cached property
+            self._doc_table  # noqa: B018
+        if "word_index" in self.artifacts:
+            self.word_index  # noqa: B018
+        return self
+
+    def index_sizes(self) -> dict[str, int]:
+        """Live vectors in each index this build has."""
+        sizes = {}
+        if "doc_index" in self.artifacts:
+            sizes["doc_index"] = self._doc_side["index"].size
+        if "word_index" in self.artifacts:
+            sizes["word_index"] = self.word_index.size
+        return sizes
 
     def _need(self, stage: str) -> Artifact:
         if stage not in self.artifacts:
@@ -103,6 +116,7 @@ class QueryEngine:
             "stopwords": load_stopwords(tokens_cfg),
             "tfidf_cfg": TfidfConfig.model_validate(tfidf.manifest["config"]),
             "terms": idf_table["term"].combine_chunks(),
+            "term_id": {t: i for i, t in enumerate(idf_table["term"].to_pylist())},
             "idf": idf_table["idf"].to_numpy(),
             "projection": load_projection(self._need("lsa")),
             "index": Index(self._need("doc_index")),
@@ -120,7 +134,8 @@ class QueryEngine:
 
         side = self._doc_side
         words = self.tokens(text)
-        ids = pc.index_in(pa.array(words, pa.string()), value_set=side["terms"]).drop_null().to_numpy()
+        term_id = side["term_id"]  # a dict built once: pc.index_in would hash the whole vocab per query
+        ids = np.array([term_id[w] for w in words if w in term_id], dtype=np.int64)
         if len(ids) == 0:
             raise QueryError(
                 f"none of the query's terms {words} is in the vocabulary ({len(side['terms'])} terms)"
@@ -211,31 +226,53 @@ class QueryEngine:
             candidates = index.search(code, max(k, self.settings.rerank))
             term_ids, weights = self.query_weights(text)
             matrix, rows = self._tfidf_rows
-            exact = np.asarray(matrix[[rows[d] for d, _, _ in candidates]][:, term_ids] @ weights).ravel()
+            exact = np.asarray(matrix[[rows[d] for d, _ in candidates]][:, term_ids] @ weights).ravel()
             w = self.settings.rerank_weight
-            blended = [(d, w * s + (1 - w) * float(x), p) for (d, s, p), x in zip(candidates, exact, strict=True)]
+            blended = [(d, w * s + (1 - w) * float(x)) for (d, s), x in zip(candidates, exact, strict=True)]
             hits = sorted(blended, key=lambda h: -h[1])[:k]
         return self._doc_hits(hits)
 
-    def _doc_hits(self, hits: list[tuple[str, float, int]]) -> list[DocHit]:
-        meta = self._doc_meta([doc_id for doc_id, _, _ in hits])
+    def _doc_hits(self, hits: list[tuple[str, float]]) -> list[DocHit]:
+        meta = self._doc_meta([doc_id for doc_id, _ in hits])
+        none: tuple[str | None, str | None, str | None] = (None, None, None)
         return [
-            DocHit(rank=i + 1, doc_id=doc_id, title=meta.get(doc_id, (None, None))[0],
-                   label=meta.get(doc_id, (None, None))[1], score=score)
-            for i, (doc_id, score, _) in enumerate(hits)
+            DocHit(rank=i + 1, doc_id=doc_id, title=meta.get(doc_id, none)[0], label=meta.get(doc_id, none)[1],
+                   score=score, snippet=meta.get(doc_id, none)[2])
+            for i, (doc_id, score) in enumerate(hits)
         ]
 
-    def _doc_meta(self, doc_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
-        corpus = self._need("ingest")
-        dataset = ds.dataset(corpus.parts(), format="parquet")
-        table = dataset.to_table(
-            columns=["doc_id", "title", "label"], filter=pc.field("doc_id").isin(doc_ids)
-        )
-        return {
-            d: (t, lab)
-            for d, t, lab in zip(table["doc_id"].to_pylist(), table["title"].to_pylist(),
-                                 table["label"].to_pylist(), strict=True)
-        }
+    @functools.cached_property
+    def _doc_table(self) -> tuple[pa.Table, dict[str, int]]:
+        """doc_id, title, label and snippet of every document, read once in batches (text is not kept)."""
+        batches = []
+        for batch in self._need("ingest").iter_batches(["doc_id", "title", "label", "text"]):
+            snippet = pc.utf8_slice_codeunits(batch.column("text"), 0, self.settings.snippet_chars)
+            batches.append(pa.table({"doc_id": batch.column("doc_id"), "title": batch.column("title"),
+                                     "label": batch.column("label"), "snippet": snippet}))
+        table = pa.concat_tables(batches).combine_chunks() if batches else pa.table({})
+        rows = {d: i for i, d in enumerate(table["doc_id"].to_pylist())} if batches else {}
+        return table, rows
+
+    def _doc_meta(self, doc_ids: list[str]) -> dict[str, tuple[str | None, str | None, str | None]]:
+        """Title, label and the text's first `snippet_chars` characters of each hit.
+
+        From the in-memory table once `warm` loaded it (the service); a one-shot CLI query scans the
+        corpus for just these ids instead of loading every document.
+        """
+        if "_doc_table" in self.__dict__:
+            table, rows = self._doc_table
+            found = [d for d in doc_ids if d in rows]
+            picked = table.take(pa.array([rows[d] for d in found], pa.int64())).to_pydict() if found else {}
+        else:
+            import pyarrow.dataset as ds
+
+            dataset = ds.dataset(self._need("ingest").parts(), format="parquet")
+            scanned = dataset.to_table(columns=["doc_id", "title", "label", "text"],
+                                       filter=pc.field("doc_id").isin(doc_ids))
+            found = scanned["doc_id"].to_pylist()
+            picked = {"title": scanned["title"].to_pylist(), "label": scanned["label"].to_pylist(),
+                      "snippet": pc.utf8_slice_codeunits(scanned["text"], 0, self.settings.snippet_chars).to_pylist()}
+        return {d: (picked["title"][i], picked["label"][i], picked["snippet"][i]) for i, d in enumerate(found)}
 
     # Words ----------------------------------------------------------------------------------------------
 
@@ -243,15 +280,29 @@ class QueryEngine:
     def word_index(self) -> Index:
         return Index(self._need("word_index"))
 
-    def similar(self, word: str, k: int = 10) -> list[WordHit]:
-        index = self.word_index
+    def _term(self, word: str) -> str:
+        """The word as the build tokenized it (case, normalisation), falling back to the word itself."""
         words = self.tokens(word) if "tokens" in self.artifacts else [word]
-        term = words[0] if len(words) == 1 else word
-        position = index.position.get(term)
-        if position is None:
-            raise QueryError(
-                f"{word!r} is not in the word vectors' vocabulary ({index.size} words); try a more frequent word"
-            )
-        vector = index.index.reconstruct(position)
-        hits = [h for h in index.search(vector, k + 1) if h[2] != position][:k]
-        return [WordHit(rank=i + 1, term=t, score=s) for i, (t, s, _) in enumerate(hits)]
+        return words[0] if len(words) == 1 else word
+
+    def word_vector(self, word: str) -> np.ndarray:
+        index = self.word_index.ids_index
+        term = self._term(word)
+        if term not in index:
+            raise UnknownWordError(word, index.size)
+        return index.vector(term)
+
+    def similar(self, word: str, k: int = 10) -> list[WordHit]:
+        term = self._term(word)
+        hits = [h for h in self.word_index.search(self.word_vector(word), k + 1) if h[0] != term][:k]
+        return [WordHit(rank=i + 1, term=t, score=s) for i, (t, s) in enumerate(hits)]
+
+    def analogy(self, a: str, b: str, c: str, k: int = 10) -> list[WordHit]:
+        """a is to b as c is to ?: nearest words to b - a + c (3CosAdd, as gensim's most_similar), inputs left out."""
+        vecs = [self.word_vector(w) for w in (a, b, c)]
+        target = vecs[1] - vecs[0] + vecs[2]
+        norm = np.linalg.norm(target)
+        target = target / norm if norm > 0 else target
+        skip = {self._term(w) for w in (a, b, c)}
+        hits = [h for h in self.word_index.search(target.astype(np.float32), k + 3) if h[0] not in skip][:k]
+        return [WordHit(rank=i + 1, term=t, score=s) for i, (t, s) in enumerate(hits)]

@@ -54,7 +54,7 @@ def test_k_beyond_size_returns_what_exists_and_no_padding(store: ArtifactStore) 
     art = run(index, Config(), store, vectors=codes_artifact(store, codes))
     hits = Index(art).search(np.array([1.0, 0.0]), 50)
     assert [h[0] for h in hits] == ["doc0", "doc2", "doc3"]
-    assert all(h[2] >= 0 for h in hits)
+    assert len(hits) == 3  # no padding rows (faiss labels -1) reach the caller
     np.testing.assert_allclose([h[1] for h in hits], [1.0, 0.6, 0.0], atol=1e-6)
 
 
