@@ -243,6 +243,10 @@ class QueryConfig(Section):
     search_threads: int = Field(1, gt=0, description="faiss OpenMP threads per search in the service")
 
 
+class RetrainConfig(Section):
+    refit: bool = Field(False, description="refit TF-IDF, LSA and the encoders over the union, else encode the delta")
+
+
 class Config(Section):
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -262,6 +266,7 @@ class Config(Section):
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
 
 
 DEFAULT_CONFIG = Path("conf/default.yaml")
