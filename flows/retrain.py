@@ -1,7 +1,8 @@
 """The retrain flow: a base build plus new documents, with the base build's own settings.
 
 Only the delta (new or changed documents) is ingested and tokenized; the vocabulary's counts are redone
-over the union (cheap, vectorised) and word2vec continues from the base model on the delta. The document
+over the union (cheap, vectorised); word2vec continues from the base model on the delta, and GloVe
+trains on the union's counts starting from the base's parameters for the terms it knew. The document
 side depends on `retrain.refit`: false (default) keeps what the base build fitted (vocab, idf, LSA
 projection, encoders) and encodes only the delta, whose codes join copies of the base's doc indexes
 (`index_update`); true refits bag-of-words, TF-IDF, LSA and the encoders over the union and rebuilds the
@@ -86,6 +87,11 @@ def run_retrain(cfg: Config, corpus: str, base: str) -> dict[str, Any]:
             built["word2vec"] = runner(StageSpec("word2vec", word2vec_update),
                                        {"previous": previous["word2vec"], "tokens": added_tokens,
                                         "vocab": built["vocab"]})
+        by_name = {s.name: s for s in specs}
+        if "glove" in previous and "glove" in by_name:  # warm start: known terms begin where they ended
+            runner.graph([by_name["cooc"]], built)
+            built["glove"] = runner(by_name["glove"], {"cooc": built["cooc"], "vocab": built["vocab"],
+                                                       "previous": previous["glove"]})
         if not cfg.retrain.refit and "doc_index" in previous:
             built.update(encode_new_docs(runner, previous, added_tokens))
         runner.graph(specs, built)

@@ -1,7 +1,8 @@
 """Retrain on new documents: only the delta is tokenized, word2vec continues, the ref moves once.
 
 With `retrain.refit: false` (the default) the delta is encoded with what the base build fitted and its
-codes join a copy of the base index; with `true` the document side is refit over the union.
+codes join a copy of the base index; with `true` the document side is refit over the union. GloVe
+warm-starts from the base's parameters either way.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ FAST = ["--set", "word2vec.epochs=2", "--set", "lsa.dim=32", "--set", "corpus.pa
 REWRITTEN = "A completely rewritten description about quantum chromodynamics lattice solvers."
 
 
-def base_and_new(tmp_path: Path) -> tuple[dict, Path]:
+def base_and_new(tmp_path: Path, *extra: str) -> tuple[dict, Path]:
     """A base build of 1,400 sample documents; a new corpus of 200 more, 50 known ones and 1 rewritten one."""
     table = pq.read_table(SAMPLE).slice(0, 1600)
     base, new = table.slice(0, 1400), table.slice(1400)
@@ -33,7 +34,7 @@ def base_and_new(tmp_path: Path) -> tuple[dict, Path]:
     pq.write_table(pa.concat_tables([new, known, pa.Table.from_pylist([changed], schema=table.schema)]),
                    tmp_path / "new.parquet")
     store = tmp_path / "store"
-    lexiflow(["run", "--corpus", str(tmp_path / "base.parquet"), "--store", str(store), *FAST])
+    lexiflow(["run", "--corpus", str(tmp_path / "base.parquet"), "--store", str(store), *FAST, *extra])
     return changed, store
 
 
@@ -73,7 +74,8 @@ def test_retrain_refit_recomputes_the_document_side(tmp_path):
 
 
 def test_retrain_without_refit_encodes_only_the_delta_into_the_base_index(tmp_path):
-    changed, store = base_and_new(tmp_path)
+    changed, store = base_and_new(tmp_path, "--set", "embeddings.models=[word2vec,glove]", "--set",
+                                  "glove.epochs=2", "--set", "glove.vector_size=16")
     before = json.loads((store / "refs" / "default.json").read_text())
     old = ArtifactStore(str(store)).resolve("default")
     lexiflow(["retrain", "--corpus", str(tmp_path / "new.parquet"), "--store", str(store)])
@@ -99,6 +101,11 @@ def test_retrain_without_refit_encodes_only_the_delta_into_the_base_index(tmp_pa
     assert new_index.label_of(changed["doc_id"]) >= old_index.next_label
     np.testing.assert_array_equal(new_index.vector(survivors[5]), old_index.vector(survivors[5]))
     assert new_index.size == old_index.size + index["figures"]["added"]
+
+    # GloVe warm-started from the base's parameters for every term the base knew
+    glove = manifest(store, after, "glove")["figures"]
+    assert glove["previous"] == before["artifacts"]["glove"]
+    assert glove["warm_started_terms"] == manifest(store, before, "glove")["rows"]
 
     # a new document is found by its own title, through the fitted vocab
     first_new = pq.read_table(SAMPLE).slice(1400, 1).to_pylist()[0]
