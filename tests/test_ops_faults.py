@@ -20,33 +20,45 @@ from tasks import ingest
 FAST = ["--set", "word2vec.epochs=1", "--set", "lsa.dim=16", "--set", "corpus.partition_rows=100"]
 
 
-def test_kill_minus_nine_at_random_points_never_leaves_a_corrupt_artifact(tmp_path):
+STAGES = ["ingest", "tokens", "vocab", "bow", "tfidf", "word2vec", "lsa", "doc_index", "word_index"]
+
+
+def test_kill_minus_nine_in_every_stage_never_leaves_a_corrupt_artifact(tmp_path):
+    """One kill per stage, at a random moment after the stage before it finished (bounded: one loop over them)."""
     corpus = small_corpus(tmp_path / "corpus.parquet", rows=1500)
     store = tmp_path / "store"
     rng = random.Random(7)
-    kills = checked = 0
-    for attempt in range(4):  # bounded: four kills, each at a random time after the first stage starts
-        log = tmp_path / f"run{attempt}.log"
+    kills, checked, killed_in = 0, 0, []
+    for previous in [None, *STAGES[:-1]]:
+        log = tmp_path / f"run-after-{previous}.log"
         proc = start([str(BIN / "lexiflow"), "run", "--corpus", str(corpus), "--store", str(store), *FAST], log=log)
         deadline = time.monotonic() + 240
-        while "ingest" not in log.read_text(errors="replace") and proc.poll() is None:
+        marks = ("Beginning flow run",) if previous is None else (f"{previous}: built", f"{previous}: cached")
+        while not any(m in log.read_text(errors="replace") for m in marks) and proc.poll() is None:
             if time.monotonic() > deadline:
                 break
-            time.sleep(0.1)
-        time.sleep(rng.uniform(0.0, 4.0))
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.5))
         if proc.poll() is None:
             stop(proc, signal.SIGKILL)
             kills += 1
+            text = log.read_text(errors="replace")
+            done = [s for s in STAGES if f"{s}: built" in text or f"{s}: cached" in text]
+            killed_in.append(f"after:{done[-1] if done else 'start'}")
         else:
             proc.wait()
         checked += check_store(store)
+        for ref_file in store.glob("refs/*.json"):  # a ref only ever names published artifacts
+            named = json.loads(ref_file.read_text())
+            for role, key in named["artifacts"].items():
+                assert (store / named.get("stages", {}).get(role, role) / key / "manifest.json").exists()
     lexiflow(["run", "--corpus", str(corpus), "--store", str(store), *FAST])
     ref = json.loads((store / "refs" / "default.json").read_text())
     assert check_store(store) >= len(ref["artifacts"])
     for stage, key in ref["artifacts"].items():
         assert (store / stage / key / "manifest.json").exists()
-    assert kills >= 1, "no run was still going when the kill came: the test exercised nothing"
-    print(f"kills={kills} artifact checks={checked} corrupt=0")
+    assert kills >= len(STAGES) // 2, f"only {kills} runs were still going when the kill came: {killed_in}"
+    print(f"kills={kills} artifact checks={checked} corrupt=0 killed in: {' '.join(killed_in)}")
 
 
 def test_two_builds_at_once_publish_one_artifact_per_key(tmp_path):
