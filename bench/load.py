@@ -58,10 +58,12 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--requests", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="service worker processes")
     args = p.parse_args()
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "lexiflow.cli", "serve", "--store", args.store, "--port", str(port)],
+        [sys.executable, "-m", "lexiflow.cli", "serve", "--store", args.store, "--port", str(port),
+         "--workers", str(args.workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         started = time.monotonic()

@@ -161,7 +161,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lexiflow.service import serve
 
     cfg = _load(args)
-    serve(cfg.store.root, cfg.store.ref, cfg.query, host=args.host, port=args.port)
+    serve(cfg.store.root, cfg.store.ref, cfg.query, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -326,6 +326,7 @@ def parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="HTTP query service and search page for a build (reloads a moved ref)")
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--workers", type=int, default=1, help="worker processes, each with the build loaded (default 1)")
     srv.add_argument("--ref", help="build name (default: store.ref, 'default')")
     srv.add_argument("--config", action="append", default=[], help="config file (default conf/default.yaml)")
     _common(srv)

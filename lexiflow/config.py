@@ -222,7 +222,7 @@ class IndexConfig(Section):
     kind: str = Field("auto", min_length=1, description="auto | flat | hnsw | ivf | ivfpq | a faiss factory string")
     batch_rows: int = Field(50_000, gt=0)
     memory_mb: int = Field(4096, gt=0, description="auto: memory the index may take")
-    flat_max: int = Field(100_000, ge=0, description="auto: exact search up to this many vectors")
+    flat_max: int = Field(20_000, ge=0, description="auto: exact search up to this many vectors")
     hnsw_m: int = Field(32, ge=4)
     nlist: int | None = Field(None, gt=0, description="IVF lists; None: ~4*sqrt(n)")
     pq_m: int | None = Field(None, gt=0, description="PQ sub-quantizers; None: 4 dimensions each")

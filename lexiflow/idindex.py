@@ -241,6 +241,12 @@ class IdIndex:
         """The stored (normalised) vector of an id; approximate for PQ kinds."""
         return self.index.reconstruct(self.label_of(doc_id))
 
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of several ids in one faiss call (rows in the order of `ids`)."""
+        if not ids:
+            return np.zeros((0, self.dim), np.float32)
+        return self.index.reconstruct_batch(np.array([self.label_of(i) for i in ids], dtype=np.int64))
+
     def search(self, queries: Any, k: int) -> list[list[tuple[str, float]]]:
         """Top-k (id, cosine) per query row: live ids only, never padding; fewer than k when the index is small.
 

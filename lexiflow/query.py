@@ -129,6 +129,7 @@ class QueryEngine:
         side = self._doc_side
         return tokenize([text], side["tokens_cfg"], side["stopwords"])[0].as_py()
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one engine per build; a query is weighed once per call path
     def query_weights(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The query's TF-IDF row (term ids, weights), with the build's tokenizer, vocab and idf."""
         from tasks.tfidf import weigh
@@ -235,10 +236,10 @@ class QueryEngine:
         ids_index = index.ids_index
         for doc_id in lsa.keys() - rows.keys():
             rows[doc_id] = self._tfidf_row[doc_id]
-        for doc_id in rows.keys() - lsa.keys():  # lexical candidates: their LSA cosine from the stored code
-            lsa[doc_id] = float(ids_index.vector(doc_id) @ code) if doc_id in ids_index else 0.0
+        lexical = [d for d in rows.keys() - lsa.keys() if d in ids_index]  # their LSA cosine from the stored code
+        lsa.update(zip(lexical, (ids_index.vectors(lexical) @ code).tolist(), strict=True))
         w = self.settings.rerank_weight
-        blended = [(d, w * lsa[d] + (1 - w) * float(exact[r])) for d, r in rows.items()]
+        blended = [(d, w * lsa.get(d, 0.0) + (1 - w) * float(exact[r])) for d, r in rows.items()]
         return self._doc_hits(sorted(blended, key=lambda h: (-h[1], h[0]))[:k])
 
     @functools.cached_property

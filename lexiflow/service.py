@@ -9,7 +9,9 @@ sees a half-loaded build. Every error is a JSON body with a reason; tracebacks s
 from __future__ import annotations
 
 import html
+import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -218,8 +220,24 @@ def _docs_html(spec: dict[str, Any]) -> str:
             "<a href=/openapi.json>/openapi.json</a></p>" + "".join(rows))
 
 
-def serve(store_root: str, ref: str, query: QueryConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+SERVE_ENV = "LEXIFLOW_SERVE"  # worker processes read what to serve from here (uvicorn imports the app anew)
+
+
+def app_from_env() -> FastAPI:
+    """The app a uvicorn worker process builds: store, ref and query settings from `SERVE_ENV`."""
+    settings = json.loads(os.environ[SERVE_ENV])
+    return create_app(settings["store_root"], settings["ref"], QueryConfig.model_validate(settings["query"]))
+
+
+def serve(store_root: str, ref: str, query: QueryConfig, host: str = "127.0.0.1", port: int = 8000,
+          workers: int = 1) -> None:
+    """Run the service; with several workers each is a process with its own loaded build (no shared GIL)."""
     import uvicorn
 
-    app = create_app(store_root, ref, query)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    if workers <= 1:
+        uvicorn.run(create_app(store_root, ref, query), host=host, port=port, log_level="info")
+        return
+    create_app(store_root, ref, query)  # a bad store or ref fails here, once, before any worker starts
+    os.environ[SERVE_ENV] = json.dumps({"store_root": store_root, "ref": ref, "query": query.model_dump(mode="json")})
+    uvicorn.run("lexiflow.service:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="info")

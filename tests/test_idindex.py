@@ -40,6 +40,20 @@ def test_search_agrees_with_numpy_and_scores_are_cosines(factory: str) -> None:
 
 
 @pytest.mark.parametrize("factory", KINDS)
+def test_vectors_are_the_normalised_inputs_in_the_order_asked(factory: str) -> None:
+    ids, vecs = data()
+    index = make(factory, ids, vecs)
+    index.delete(["doc3"])
+    index.replace(["doc5"], vecs[6:7])
+    got = index.vectors(["doc9", "doc5", "doc0"])
+    want = vecs[[9, 6, 0]] / np.linalg.norm(vecs[[9, 6, 0]], axis=1, keepdims=True)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_array_equal(got[0], index.vector("doc9"))
+    with pytest.raises(KeyError, match="doc3"):
+        index.vectors(["doc3"])
+
+
+@pytest.mark.parametrize("factory", KINDS)
 def test_delete_replace_keep_surviving_labels_and_never_reuse(factory: str) -> None:
     ids, vecs = data()
     index = make(factory, ids, vecs)

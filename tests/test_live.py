@@ -130,3 +130,39 @@ def test_search_page_in_chromium(browser, live_server: LiveServer) -> None:
     assert set(origins) <= {live_server.url}
     scripts = browser.execute_script("return [...document.scripts].map(s => s.src).filter(Boolean)")
     assert scripts == []
+
+
+def test_serve_command_with_two_worker_processes(small_store: Path, tmp_path: Path) -> None:
+    """`lexiflow serve --workers 2` as a user starts it: both processes answer, and agree with the in-process engine."""
+    import subprocess
+    import sys
+
+    from service_util import free_port
+
+    from lexiflow.query import QueryEngine
+
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "lexiflow"), "serve", "--store", str(small_store),
+                             "--port", str(port), "--workers", "2"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{url}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+                return False
+
+        wait_for(up, "answer from lexiflow serve --workers 2", 90)
+        want = [h.doc_id for h in QueryEngine(ArtifactStore(str(small_store)), "default").docs("web browser", 5)]
+        with httpx.Client(base_url=url, timeout=10) as client:  # several connections reach both workers
+            for _ in range(20):
+                got = client.get("/search", params={"q": "web browser", "k": 5}).json()["results"]
+                assert [r["doc_id"] for r in got] == want
+        assert (tmp_path / "serve.log").read_text().count("Started server process") == 2
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
