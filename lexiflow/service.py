@@ -190,6 +190,21 @@ def create_app(store_root: str, ref: str = "default", query: QueryConfig | None 
                 "loaded_at": loaded.loaded_at, "reloads": holder.reloads, "reload_error": holder.reload_error,
                 "max_k": qcfg.max_k, "max_query_chars": qcfg.max_query_chars}
 
+    @app.get("/report", response_class=HTMLResponse, summary="The build report (self-contained HTML)")
+    def report() -> HTMLResponse:
+        """The report of the build being served: ROOT/reports/<ref>/index.html, drawn now if the build has none
+        (a build writes it at its end unless explore.report is false)."""
+        import fsspec
+
+        from lexiflow.report import PAGE, report_folder, write_report
+
+        page = f"{report_folder(holder.store, holder.ref)}/{PAGE}"
+        fs, path = fsspec.core.url_to_fs(page)
+        if not fs.exists(path):
+            write_report(holder.store, holder.ref)
+        with fs.open(path, "r", encoding="utf-8") as fh:
+            return HTMLResponse(fh.read())
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
         return HTMLResponse(PAGE)
