@@ -6,7 +6,8 @@ most its own stated number of rows; larger inputs are sampled (documents: at ran
 words: the most frequent) and the manifest says how many. Output: one Parquet table per method,
 `<method>.parquet` with the id column (`doc_id` or `term`), `x`, `y`.
 
-- t-SNE: openTSNE (FFT-accelerated gradients, PCA initialisation) after PCA to `pca_dim` dimensions.
+- t-SNE: openTSNE (FFT-accelerated gradients from 10k rows, Barnes-Hut below; PCA initialisation) after PCA
+  to `pca_dim` dimensions.
 - LLE: scikit-learn's LocallyLinearEmbedding (standard, ARPACK).
 - Laplacian eigenmaps: the kNN graph and Laplacian of lexiflow.spectral.
 """
@@ -31,6 +32,7 @@ VERSION = 1
 SECTION = "map"
 USES_DASK = False
 METHODS = ("tsne", "lle", "laplacian")
+FFT_MIN_ROWS = 10_000
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,9 @@ def tsne(x: np.ndarray, cfg: MapConfig) -> np.ndarray:
     from openTSNE import TSNE
 
     perplexity = min(cfg.perplexity, max(1.0, (len(x) - 1) / 3))
-    model = TSNE(n_components=2, perplexity=perplexity, initialization="pca", negative_gradient_method="fft",
+    # FFT-interpolated gradients cost a fixed grid per iteration: Barnes-Hut is faster below ~10k points
+    gradient = "fft" if len(x) >= FFT_MIN_ROWS else "bh"
+    model = TSNE(n_components=2, perplexity=perplexity, initialization="pca", negative_gradient_method=gradient,
                  n_jobs=cfg.threads or os.cpu_count() or 1, random_state=cfg.seed, verbose=False)
     return np.asarray(model.fit(pca(x, cfg.pca_dim)), dtype=np.float32)
 

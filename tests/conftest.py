@@ -19,7 +19,8 @@ from lexiflow.store import Artifact, ArtifactStore
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "debian-sample.parquet"
 SMALL = ["word2vec.epochs=2", "word2vec.min_count=2", "word2vec.vector_size=32", "lsa.dim=24", "lsa.power_iters=2",
          "index.recall_queries=100", "cluster.k=8", "word_cluster.k=8", "map.lle_max_rows=400",
-         "word_map.tsne_max_rows=400", "word_map.lle_max_rows=400", "word_map.laplacian_max_rows=400"]
+         "word_map.tsne_max_rows=400", "word_map.lle_max_rows=400", "word_map.laplacian_max_rows=400",
+         "map.threads=1", "word_map.threads=1"]
 
 
 def build_store(root: Path, corpus: Path, ref: str = "default", overrides: list[str] | None = None
