@@ -1,8 +1,12 @@
 """The retrain flow: a base build plus new documents, with the base build's own settings.
 
-Only the delta (new or changed documents) is ingested and tokenized; word2vec continues from the base
-model on the delta; the count-based stages (vocab, bow, tfidf) and LSA are recomputed over the union,
-which their vectorised passes make cheap. The ref moves only when every artifact is published.
+Only the delta (new or changed documents) is ingested and tokenized; the vocabulary's counts are redone
+over the union (cheap, vectorised); word2vec continues from the base model on the delta, and GloVe
+trains on the union's counts starting from the base's parameters for the terms it knew. The document
+side depends on `retrain.refit`: false (default) keeps what the base build fitted (vocab, idf, LSA
+projection, encoders) and encodes only the delta, whose codes join copies of the base's doc indexes
+(`index_update`); true refits bag-of-words, TF-IDF, LSA and the encoders over the union and rebuilds the
+indexes. The ref moves only when every artifact is published.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from prefect import flow
 
 from flows.build import Runner, selected, send_logs_to_prefect
 from flows.executor import StageSpec
-from lexiflow.config import Config, load_config
-from lexiflow.store import ArtifactStore
-from tasks import delta, ingest, tokens, union, word2vec_update
+from lexiflow.config import ENCODERS, Config, load_config
+from lexiflow.store import Artifact, ArtifactStore
+from tasks import bow, delta, encode_delta, index_update, ingest, rows_union, tfidf, tokens, union, word2vec_update
 
 log = logging.getLogger("lexiflow.retrain")
 
@@ -28,6 +32,37 @@ def base_config(store_root: str, base: str, overrides: list[str]) -> Config:
     if "config" not in ref:
         raise ValueError(f"ref {base!r} records no config (built by an older lexiflow); run a full build first")
     return load_config([], overrides, base=ref["config"])
+
+
+def encode_new_docs(runner: Runner, previous: dict[str, Artifact], added_tokens: Artifact
+                    ) -> dict[str, Artifact]:
+    """The document side without refitting: the delta through the base's fitted stages, joined to its artifacts.
+
+    `doc_vocab` names the vocabulary the document side was fitted on (the base's `vocab` until a refit), so
+    a later retrain applies the same term ids, idf and projection.
+    """
+    doc_vocab = previous.get("doc_vocab", previous["vocab"])
+    new_bow = runner(StageSpec("bow", bow), {"tokens": added_tokens, "vocab": doc_vocab})
+    new_tfidf = runner(StageSpec("tfidf", tfidf), {"bow": new_bow, "vocab": doc_vocab})
+    out = {"doc_vocab": doc_vocab,
+           "bow": runner(StageSpec("bow_union", rows_union), {"base": previous["bow"], "delta": new_bow}),
+           "tfidf": runner(StageSpec("tfidf_union", rows_union), {"base": previous["tfidf"], "delta": new_tfidf})}
+    for codes, index in [("lsa", "doc_index"), *((f"codes_{k}", f"doc_index_{k}") for k in ENCODERS)]:
+        if codes not in previous:
+            continue
+        new_codes = runner(StageSpec(f"{codes}_delta", encode_delta),
+                           {"codes": previous[codes], "tfidf": new_tfidf, "vocab": doc_vocab})
+        out[codes] = runner(StageSpec(f"{codes}_union", rows_union), {"base": previous[codes], "delta": new_codes})
+        if index in previous:
+            out[index] = runner(StageSpec(f"{index}_update", index_update),
+                                {"base": previous[index], "vectors": new_codes})
+    by_name = {s.name: s for s in selected(runner.cfg)}
+    for kind in runner.cfg.encoder.build:  # an encoder the base build lacks is fitted on the fitted vocab's rows
+        codes, index = f"codes_{kind}", f"doc_index_{kind}"
+        if codes not in out:
+            out[codes] = runner(by_name[codes], {"tfidf": out["tfidf"], "vocab": doc_vocab})
+            out[index] = runner(by_name[index], {"vectors": out[codes]})
+    return out
 
 
 def run_retrain(cfg: Config, corpus: str, base: str) -> dict[str, Any]:
@@ -52,11 +87,18 @@ def run_retrain(cfg: Config, corpus: str, base: str) -> dict[str, Any]:
             built["word2vec"] = runner(StageSpec("word2vec", word2vec_update),
                                        {"previous": previous["word2vec"], "tokens": added_tokens,
                                         "vocab": built["vocab"]})
+        by_name = {s.name: s for s in specs}
+        if "glove" in previous and "glove" in by_name:  # warm start: known terms begin where they ended
+            runner.graph([by_name["cooc"]], built)
+            built["glove"] = runner(by_name["glove"], {"cooc": built["cooc"], "vocab": built["vocab"],
+                                                       "previous": previous["glove"]})
+        if not cfg.retrain.refit and "doc_index" in previous:
+            built.update(encode_new_docs(runner, previous, added_tokens))
         runner.graph(specs, built)
     finally:
         runner.close()
     runner.publish(built, runner.store.read_ref(base).get("corpus", ""), retrained_from=base, added_corpus=corpus)
-    figures = {"updated": True, **changes.figures}
+    figures = {"updated": True, "refit": cfg.retrain.refit, **changes.figures}
     log.info("retrain: %d new and %d changed documents added to build %r", figures["new_docs"],
              figures["changed_docs"], base)
     return figures

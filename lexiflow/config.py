@@ -279,11 +279,15 @@ class ExploreConfig(Section):
 class QueryConfig(Section):
     k: int = Field(10, gt=0)
     max_k: int = Field(1000, gt=0)
-    rerank: int = Field(200, ge=0, description="LSA candidates re-scored by exact TF-IDF cosine; 0 disables")
-    rerank_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the LSA score in the blend")
+    rerank: int = Field(200, ge=0, description="LSA and exact TF-IDF top candidates blended; 0: LSA alone")
+    rerank_weight: float = Field(0.3, ge=0.0, le=1.0, description="weight of the LSA score in the blend")
     max_query_chars: int = Field(1000, gt=0, description="longest query text the service accepts")
     snippet_chars: int = Field(200, ge=0)
     search_threads: int = Field(1, gt=0, description="faiss OpenMP threads per search in the service")
+
+
+class RetrainConfig(Section):
+    refit: bool = Field(False, description="refit TF-IDF, LSA and the encoders over the union, else encode the delta")
 
 
 class Config(Section):
@@ -310,6 +314,7 @@ class Config(Section):
     word_map: MapConfig = Field(default_factory=lambda: MapConfig(tsne_max_rows=5000, laplacian_max_rows=5000))
     explore: ExploreConfig = Field(default_factory=ExploreConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
 
 
 DEFAULT_CONFIG = Path("conf/default.yaml")

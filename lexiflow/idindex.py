@@ -91,10 +91,11 @@ class IdIndex:
         self.factory = factory
         self._label = labels                       # id -> label, live ids only
         self._id = {lab: i for i, lab in labels.items()}
-        # label -> id as an object array (None: deleted or never used), so a search maps all hits at once
-        self._names = np.full(max(next_label, 1), None, dtype=object)
-        if labels:
-            self._names[np.fromiter(labels.values(), np.int64, len(labels))] = list(labels)
+        # label -> id as a plain list (None: deleted); a search maps its few hits by Python indexing, which
+        # costs less than any numpy call on arrays this small
+        self._names: list[str | None] = [None] * next_label
+        for doc_id, lab in labels.items():
+            self._names[lab] = doc_id
         self.next_label = next_label
         self.tombstones = tombstones               # labels deleted but still inside a non-removing index
         self.params: dict[str, int | float] = {}
@@ -191,11 +192,7 @@ class IdIndex:
             labels = np.arange(self.next_label, self.next_label + len(kept), dtype=np.int64)
             self.index.add_with_ids(mat, labels)
             self.next_label += len(kept)
-            if self.next_label > len(self._names):
-                grown = np.full(max(self.next_label, 2 * len(self._names)), None, dtype=object)
-                grown[: len(self._names)] = self._names
-                self._names = grown
-            self._names[labels] = np.array(kept, dtype=object)
+            self._names.extend(kept)
             for doc_id, lab in zip(kept, labels.tolist(), strict=True):
                 self._label[doc_id] = lab
                 self._id[lab] = doc_id
@@ -234,7 +231,8 @@ class IdIndex:
             raise RuntimeError(f"faiss removed {removed} of {len(labels)} vectors; the index is inconsistent")
         for doc_id in ids:
             del self._id[self._label.pop(doc_id)]
-        self._names[labels] = None
+        for lab in labels.tolist():
+            self._names[lab] = None
         return len(labels)
 
     # Queries ----------------------------------------------------------------------------------------
@@ -257,21 +255,16 @@ class IdIndex:
             raise VectorInputError(f"query vectors have shape {mat.shape}, the index expects (n, {self.dim})")
         if not self._id:
             return [[] for _ in range(len(mat))]
-        if not np.isfinite(mat).all():
+        if not np.isfinite(mat.sum()) and not np.isfinite(mat).all():  # one cheap reduction in the common case
             raise VectorInputError("query vectors hold NaN or infinity")
         faiss.normalize_L2(mat)  # leaves an all-zero row as it is
         want = min(k + len(self.tombstones), int(self.index.ntotal))
         scores, labels = self.index.search(mat, want)
-        # padding (-1) maps to None, and so do deleted (tombstoned) labels: both drop out here
-        names = self._names[np.where(labels >= 0, labels, 0)]
-        names[labels < 0] = None
-        out = []
-        for row_names, row_scores in zip(names.tolist(), scores.tolist(), strict=True):
-            if None in row_names:
-                out.append([(n, s) for n, s in zip(row_names, row_scores, strict=True) if n is not None][:k])
-            else:
-                out.append(list(zip(row_names[:k], row_scores[:k], strict=True)))
-        return out
+        # padding (-1) and deleted (tombstoned) labels map to no id and drop out here
+        names = self._names
+        return [[(names[lab], score) for lab, score in zip(row_labels, row_scores, strict=True)
+                 if lab >= 0 and names[lab] is not None][:k]
+                for row_labels, row_scores in zip(labels.tolist(), scores.tolist(), strict=True)]
 
     # Files ------------------------------------------------------------------------------------------
 

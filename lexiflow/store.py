@@ -126,6 +126,13 @@ def join(*parts: str) -> str:
     return "/".join(p.rstrip("/") for p in parts)
 
 
+def list_files(url: str) -> list[str]:
+    """Every file under a folder, as sorted '/'-separated paths relative to it."""
+    fs, local = _fs(url)
+    root = local.rstrip("/") + "/"
+    return sorted(p[len(root):] if p.startswith(root) else os.path.relpath(p, local) for p in fs.find(local))
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A published artifact: read-only view of its folder and manifest."""

@@ -64,6 +64,12 @@ def build(kind: str, cfg: EncoderConfig, out: ArtifactWriter, *, tfidf: Artifact
         from lexiflow.figures import loss_curves
 
         loss_curves(out.local_path(LOSS_PNG), {f"{kind} code {cfg.code_size}": encoder.figures_["loss_curve"]})
+    return {**write_codes(encoder, source, out), "encoder": kind, "code_size": encoder.code_size,
+            "input_vocab": encoder.n_inputs, **encoder.figures_}
+
+
+def write_codes(encoder: Any, source: Any, out: ArtifactWriter) -> dict[str, Any]:
+    """Codes of every row of `source` in row order; a row without input terms gets the zero code."""
     schema = code_schema(encoder.code_size)
     rows = empty = 0
     started = time.perf_counter()
@@ -77,9 +83,8 @@ def build(kind: str, cfg: EncoderConfig, out: ArtifactWriter, *, tfidf: Artifact
                                           schema=schema), schema)
         rows += len(doc_ids)
     encode_seconds = time.perf_counter() - started
-    return {"rows": rows, "encoder": kind, "code_size": encoder.code_size, "input_vocab": encoder.n_inputs,
-            "empty_docs": empty, "encode_seconds": round(encode_seconds, 3),
-            "encode_docs_per_s": round(rows / max(encode_seconds, 1e-9), 1), **encoder.figures_}
+    return {"rows": rows, "empty_docs": empty, "encode_seconds": round(encode_seconds, 3),
+            "encode_docs_per_s": round(rows / max(encode_seconds, 1e-9), 1)}
 
 
 def load_model(codes: Artifact) -> Any:

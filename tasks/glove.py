@@ -10,6 +10,9 @@ As in glove.c: records shuffled every epoch, f(x) = min(1, (x/x_max)^alpha), Ada
 sums starting at 1, gradient clipping, a record whose update is not finite is skipped (and counted). The
 loss of every epoch is checked: a non-finite loss stops the stage naming the epoch, so no NaN vector is
 ever published. Records are held in memory (12 bytes each: i, j, x).
+
+The trained parameters (W, W~, b, b~) are kept beside the vectors (`params.safetensors`), so a retrain
+warm-starts from them: the terms it knew start where they ended, new terms start at random.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import numpy as np
 from numba import njit, prange
 
 from lexiflow.config import GloveConfig
-from lexiflow.store import Artifact, ArtifactWriter
+from lexiflow.store import Artifact, ArtifactWriter, list_files
 from lexiflow.vectors import write_vectors
 
 NAME = "glove"
-VERSION = 1
+VERSION = 2
+PARAMS_FILE = "params.safetensors"
+PARAM_NAMES = ("w", "wc", "b", "bc")
 SECTION = "glove"
 USES_DASK = False
 
@@ -118,9 +123,24 @@ def load_records(cooc: Artifact) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(ci), np.concatenate(cj), np.concatenate(cx)
 
 
+def warm_start(params: dict[str, np.ndarray], terms: list[str], previous_terms: list[str]) -> int:
+    """Copy the previous run's rows into `params` for the terms both know (in place); returns how many."""
+    row_of = {t: r for r, t in enumerate(previous_terms)}
+    pairs = [(i, row_of[t]) for i, t in enumerate(terms) if t in row_of]
+    if pairs:
+        new_rows, old_rows = (np.array(c, dtype=np.int64) for c in zip(*pairs, strict=True))
+        for name in PARAM_NAMES:
+            params[name][new_rows] = params[f"previous_{name}"][old_rows]
+    return len(pairs)
+
+
 def train(cfg: GloveConfig, ci: np.ndarray, cj: np.ndarray, cx: np.ndarray, n_terms: int,
-          on_epoch: Any = None) -> tuple[np.ndarray, list[float], dict[str, Any]]:
-    """Train and return the output vectors (per `cfg.output`), the loss per epoch, and timing figures."""
+          on_epoch: Any = None, init: Any = None) -> tuple[np.ndarray, list[float], dict[str, Any]]:
+    """Train and return the output vectors (per `cfg.output`), the loss per epoch, and timing figures.
+
+    `init(params)`, when given, may overwrite rows of the freshly initialised w, wc, b, bc (a warm start)
+    and returns a figure for the manifest.
+    """
     import numba
 
     if len(cx) == 0:
@@ -131,9 +151,11 @@ def train(cfg: GloveConfig, ci: np.ndarray, cj: np.ndarray, cx: np.ndarray, n_te
     numba.set_num_threads(min(workers, numba.config.NUMBA_NUM_THREADS))
     rng = np.random.default_rng(cfg.seed)
     dim = cfg.vector_size
-    init = lambda *shape: ((rng.random(shape, dtype=np.float32) - 0.5) / dim).astype(np.float32)  # noqa: E731
-    w, wc = init(n_terms, dim), init(n_terms, dim)
-    b, bc = init(n_terms), init(n_terms)
+    fresh = lambda *shape: ((rng.random(shape, dtype=np.float32) - 0.5) / dim).astype(np.float32)  # noqa: E731
+    w, wc = fresh(n_terms, dim), fresh(n_terms, dim)
+    b, bc = fresh(n_terms), fresh(n_terms)
+    warm = init({"w": w, "wc": wc, "b": b, "bc": bc}) if init is not None else None
+    params = {"w": w, "wc": wc, "b": b, "bc": bc}
     gw, gwc = np.ones_like(w), np.ones_like(wc)
     gb, gbc = np.ones_like(b), np.ones_like(bc)
     kernel = run_epoch
@@ -175,13 +197,39 @@ def train(cfg: GloveConfig, ci: np.ndarray, cj: np.ndarray, cx: np.ndarray, n_te
         "cpu_seconds_per_epoch": round(float(np.mean(cpu_seconds[1:] if len(cpu_seconds) > 1 else cpu_seconds)), 3),
         "skipped_updates": skipped_total,
         "threads": n_blocks,
+        "warm_started_terms": warm,
+        "params": params,
     }
     return vectors, losses, figures
 
 
-def build(cfg: GloveConfig, out: ArtifactWriter, *, cooc: Artifact, vocab: Artifact) -> dict[str, Any]:
+def build(cfg: GloveConfig, out: ArtifactWriter, *, cooc: Artifact, vocab: Artifact,
+          previous: Artifact | None = None) -> dict[str, Any]:
+    """Train on the counts; with `previous` (a retrain), start from that glove artifact's parameters."""
+    from safetensors.numpy import load_file, save_file
+
     table = vocab.read_table(columns=["term_id", "term"])
+    terms = table["term"].to_pylist()
+    init = None
+    if previous is not None and PARAMS_FILE not in list_files(previous.url):
+        log.warning("glove: %s keeps no parameters (an older version); training from scratch", previous.key)
+        previous = None
+    if previous is not None:
+        old = load_file(previous.file(PARAMS_FILE))
+        old_terms = previous.read_table(columns=["term"])["term"].to_pylist()
+        if old["w"].shape[1] != cfg.vector_size:
+            raise ValueError(f"glove: cannot warm-start {cfg.vector_size}-d vectors from {previous.key}, whose "
+                             f"vectors are {old['w'].shape[1]}-d; retrain with retrain.refit or the same size")
+
+        def init(params: dict[str, np.ndarray]) -> int:
+            return warm_start({**params, **{f"previous_{k}": v for k, v in old.items()}}, terms, old_terms)
+
     ci, cj, cx = load_records(cooc)
-    vectors, losses, figures = train(cfg, ci, cj, cx, table.num_rows)
+    vectors, losses, figures = train(cfg, ci, cj, cx, table.num_rows, init=init)
+    save_file(figures.pop("params"), out.local_path(PARAMS_FILE))
     write_vectors(out, table["term_id"], table["term"], vectors, NAME)
+    if previous is not None:
+        figures["previous"] = previous.key
+        log.info("glove: warm-started %d of %d terms from %s", figures["warm_started_terms"], len(terms),
+                 previous.key)
     return {"rows": table.num_rows, "records": len(cx), "loss": [round(v, 6) for v in losses], **figures}

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ LADDER_MAX = 4096            # largest nprobe / efSearch tried when raising reca
 RECALL_K = 10
 MAX_TRAIN = 262_144          # training sample cap for factory strings we cannot size
 __all__ = ["IDS_FILE", "INDEX_FILE", "META_FILE", "Choice", "Exact", "build", "choose", "columns_of", "recall_at_k",
-           "update"]
+           "update", "vector_batches"]
 
 
 def columns_of(vectors: Artifact) -> tuple[str, str]:
@@ -195,7 +196,8 @@ class ExactNeighbours:
         return out
 
 
-def _batches(vectors: Artifact, cfg: IndexConfig) -> Any:
+def vector_batches(vectors: Artifact, cfg: IndexConfig) -> Iterator[tuple[list[str], np.ndarray]]:
+    """(ids, vectors) of a vector artifact, `cfg.batch_rows` rows at a time."""
     id_col, vec_col = columns_of(vectors)
     for batch in vectors.iter_batches([id_col, vec_col], batch_rows=cfg.batch_rows):
         column = batch.column(vec_col)
@@ -214,7 +216,7 @@ def _sample(vectors: Artifact, cfg: IndexConfig, n: int, n_train: int, n_query: 
     q_ids: list[str] = []
     t_vecs: list[np.ndarray] = []
     q_vecs: list[np.ndarray] = []
-    for ids, mat in _batches(vectors, cfg):
+    for ids, mat in vector_batches(vectors, cfg):
         dim = mat.shape[1]
         local = np.arange(start, start + len(ids))
         for rows, out_ids, out_vecs in ((train_rows, t_ids, t_vecs), (query_rows, q_ids, q_vecs)):
@@ -288,7 +290,7 @@ def _fill(choice: Choice, dim: int, vectors: Artifact, cfg: IndexConfig, t_ids: 
     timings["train_seconds"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     zero: list[str] = []
-    for ids, mat in _batches(vectors, cfg):
+    for ids, mat in vector_batches(vectors, cfg):
         report = index.add(ids, mat)
         zero.extend(report.zero)
         if exact is not None:
@@ -303,7 +305,7 @@ def build(cfg: IndexConfig, out: ArtifactWriter, *, vectors: Artifact) -> dict[s
     if n == 0:
         raise ValueError(f"{out.stage}: input {vectors.stage}/{vectors.key} has no vectors to index")
     started = time.perf_counter()
-    dim = next(_batches(vectors, cfg))[1].shape[1]
+    dim = next(vector_batches(vectors, cfg))[1].shape[1]
     choice = choose(n, dim, cfg)
     t_ids, t_vecs, q_ids, q_vecs = _sample(vectors, cfg, n, choice.train_points, cfg.recall_queries)
     q_ids, queries, _ = check_vectors(q_ids, q_vecs, dim)
@@ -342,22 +344,28 @@ def build(cfg: IndexConfig, out: ArtifactWriter, *, vectors: Artifact) -> dict[s
     }
 
 
-def update(base: Artifact, out: ArtifactWriter, ids: list[str], vectors: Any, deleted: list[str] | None = None
-           ) -> dict[str, Any]:
+def update(base: Artifact, out: ArtifactWriter, batches: Iterable[tuple[list[str], Any]],
+           deleted: list[str] | None = None) -> dict[str, Any]:
     """An index artifact's content plus new or changed vectors, minus deleted ids, without rebuilding.
 
     For an incremental retrain: surviving ids keep their labels, new and changed ids get fresh ones, the
     trained quantizers and the tuned search parameters are kept as they are (recall is not re-measured;
-    a full build does that). Write into `out`, publish through the store, then move the ref.
+    a full build does that). `batches` yields (ids, vectors); written into `out` for the store to publish.
     """
     started = time.perf_counter()
     index = IdIndex.load(base.url)
     removed = index.delete([i for i in (deleted or []) if i in index])
-    present = sum(1 for i in ids if i in index)
-    report = index.replace(ids, vectors)
+    added = replaced = 0
+    zero: list[str] = []
+    for ids, vectors in batches:
+        present = sum(1 for i in ids if i in index)
+        report = index.replace(ids, vectors)
+        added += len(report.added) - present
+        replaced += present
+        zero.extend(report.zero)
     index.save(os.path.dirname(out.local_path(INDEX_FILE)))
     return {"rows": index.size, "dim": index.dim, "metric": "cosine", "factory": index.factory,
-            "params": dict(index.params), "base": base.key, "added": len(report.added) - present,
-            "replaced": present, "deleted": removed, "zero_vectors_skipped": len(report.zero),
-            "zero_ids": report.zero[:20], "tombstones": len(index.tombstones),
-            "seconds": round(time.perf_counter() - started, 3)}
+            "params": dict(index.params), "base": base.key, "added": added, "replaced": replaced,
+            "deleted": removed, "zero_vectors_skipped": len(zero), "zero_ids": zero[:20],
+            "tombstones": len(index.tombstones), "seconds": round(time.perf_counter() - started, 3)}
+

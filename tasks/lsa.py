@@ -82,28 +82,32 @@ def build(cfg: LsaConfig, out: ArtifactWriter, *, tfidf: Artifact, vocab: Artifa
 
     n_terms = vocab.num_rows
     components, singular = fit(tfidf, n_terms, cfg)
-    dim = components.shape[1]
     save_file(
         {"components": components.astype(np.float32), "singular_values": singular.astype(np.float32)},
         out.local_path(PROJECTION),
     )
+    figures = write_codes(out, tfidf, components, cfg.batch_rows)
+    total = float(np.sum(singular**2))
+    return {
+        **figures,
+        "singular_values_top5": [round(float(s), 4) for s in singular[:5]],
+        "energy_captured": round(total, 4),
+    }
+
+
+def write_codes(out: ArtifactWriter, tfidf: Artifact, components: np.ndarray, batch_rows: int) -> dict[str, Any]:
+    """L2-normalised codes A V_k of every TF-IDF row, in row order (a retrain applies a fitted V_k this way)."""
+    dim = components.shape[1]
     schema = code_schema(dim)
     rows = zero = 0
-    for i, (batch, a) in enumerate(_batches(tfidf, n_terms, cfg.batch_rows)):
+    for i, (batch, a) in enumerate(_batches(tfidf, components.shape[0], batch_rows)):
         codes = np.asarray(a @ components)
         zero += int((np.abs(codes).sum(axis=1) == 0).sum())
         flat = pa.array(normalize_rows(codes).astype(np.float32).reshape(-1))
         table = pa.table([batch.column("doc_id"), pa.FixedSizeListArray.from_arrays(flat, dim)], schema=schema)
         write_table(out.part(i), table, schema)
         rows += batch.num_rows
-    total = float(np.sum(singular**2))
-    return {
-        "rows": rows,
-        "dim": dim,
-        "zero_codes": zero,
-        "singular_values_top5": [round(float(s), 4) for s in singular[:5]],
-        "energy_captured": round(total, 4),
-    }
+    return {"rows": rows, "dim": dim, "zero_codes": zero}
 
 
 def load_projection(lsa: Artifact) -> np.ndarray:

@@ -86,3 +86,23 @@ def test_vae_kl_matches_hand_computed_value() -> None:
     expected = 1.0 - 0.5 * math.log(2.0)  # 0.65342640...
     assert kl_to_standard_normal(mean, logvar).item() == pytest.approx(expected, abs=1e-6)
     assert kl_to_standard_normal(torch.zeros(1, 3), torch.zeros(1, 3)).item() == 0.0
+
+
+@pytest.mark.parametrize("kind", ["autoencoder", "vae"])
+def test_encode_delta_applies_the_fitted_encoder_exactly(planted, tmp_path, kind: str) -> None:
+    """A retrain without refit encodes new rows with the saved encoder: the same rows give the same codes."""
+    from stage_util import run
+
+    from lexiflow.config import Config
+    from tasks import encode_delta
+
+    tfidf, vocab, _ = planted
+    cfg = Config.model_validate({"encoder": {**SMALL, "max_epochs": 2}})
+    store = ArtifactStore(str(tmp_path / "s"))
+    codes = run(encode.stage(kind), cfg, store, tfidf=tfidf, vocab=vocab)
+    again = run(encode_delta, cfg, store, codes=codes, tfidf=tfidf, vocab=vocab)
+    assert again.figures["encoder"] == kind and again.num_rows == codes.num_rows == 360
+    first, second = codes.read_table(), again.read_table()
+    assert first["doc_id"] == second["doc_id"]
+    np.testing.assert_array_equal(first["code"].combine_chunks().flatten().to_numpy(),
+                                  second["code"].combine_chunks().flatten().to_numpy())

@@ -66,3 +66,34 @@ def test_divergence_names_the_epoch_and_publishes_nothing(tmp_path):
 def test_hyperparameters_validated(bad):
     with pytest.raises(pydantic.ValidationError):
         GloveConfig(**bad)
+
+
+def test_warm_start_begins_known_terms_where_they_ended(tmp_path):
+    """A retrain's GloVe starts known terms from the previous parameters; new terms start fresh."""
+    _, old = train(tmp_path / "old", two_groups(3), vector_size=8, epochs=5, workers=1)
+    grown = two_groups(3) + [["c0", "c1", "c2", "a0"] * 5 for _ in range(20)]  # new terms c0..c2
+    # a learning rate so small that training moves nothing: the output is the starting point
+    cfg, store, tokens, vocab = tokens_and_vocab(tmp_path / "new", grown, parts=2, cooc={"window": 5},
+                                                 glove={"vector_size": 8, "epochs": 1, "workers": 1,
+                                                        "learning_rate": 1e-12})
+    counts = build_stage(COOC, cfg, store, tokens=tokens, vocab=vocab)
+    warm = build_stage(StageSpec("glove", glove, {"cooc": "cooc", "vocab": "vocab", "previous": "glove"}), cfg,
+                       store, cooc=counts, vocab=vocab, previous=old)
+    before, after = load_vectors(old), load_vectors(warm)
+    assert warm.figures["warm_started_terms"] == len(before.terms) == len(after.terms) - 3
+    assert warm.figures["previous"] == old.key
+    row = {t: i for i, t in enumerate(after.terms)}
+    for i, term in enumerate(before.terms):
+        np.testing.assert_allclose(after.vectors[row[term]], before.vectors[i], atol=1e-6)
+    fresh = after.vectors[[row["c0"], row["c1"], row["c2"]]]
+    assert np.abs(fresh).max() <= 1.0 / 8  # the random start: (U[0,1) - 0.5) / dim, twice summed
+
+
+def test_warm_start_refuses_another_vector_size(tmp_path):
+    _, old = train(tmp_path / "old", two_groups(4), vector_size=8, epochs=1, workers=1)
+    cfg, store, tokens, vocab = tokens_and_vocab(tmp_path / "new", two_groups(4), cooc={"window": 5},
+                                                 glove={"vector_size": 16, "epochs": 1})
+    counts = build_stage(COOC, cfg, store, tokens=tokens, vocab=vocab)
+    with pytest.raises(ValueError, match="cannot warm-start 16-d vectors"):
+        build_stage(StageSpec("glove", glove, {"cooc": "cooc", "vocab": "vocab", "previous": "glove"}), cfg, store,
+                    cooc=counts, vocab=vocab, previous=old)

@@ -127,7 +127,7 @@ def test_update_adds_replaces_deletes_without_rebuilding(tmp_path) -> None:
     nprobe = before.params["nprobe"]
     new = clustered(3, seed=5)
     upd = store.writer("doc_index", "next")
-    figures = index_stage.update(base, upd, ["d10", "new1", "new2"], new, deleted=["d11", "gone-already"])
+    figures = index_stage.update(base, upd, [(["d10", "new1", "new2"], new)], deleted=["d11", "gone-already"])
     after = IdIndex.load(upd.url)
     assert (figures["added"], figures["replaced"], figures["deleted"], figures["rows"]) == (2, 1, 1, 3001)
     assert after.params == {"nprobe": nprobe} and after.factory == before.factory  # no retraining, no retuning

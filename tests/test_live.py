@@ -11,11 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_util import LiveServer, build_store, corpus_slice
 
 from lexiflow.service import create_app
 from lexiflow.store import ArtifactStore
-
-from .conftest import LiveServer, build_store, corpus_slice
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
