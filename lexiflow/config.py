@@ -245,6 +245,7 @@ class ClusterConfig(Section):
     hac_max_rows: int = Field(5000, gt=1, description="hierarchical clustering on the rows up to this many")
     hac_leaves: int = Field(1000, gt=1, description="beyond hac_max_rows: on this many k-means centroids")
     spectral_neighbors: int = Field(15, gt=0)
+    spectral_regularization: float = Field(1.0, ge=0, description="all-pairs weight, a multiple of the mean degree")
     spectral_max_rows: int = Field(100_000, gt=1, description="beyond: spectral on a random sample this size")
     max_rows: int | None = Field(None, gt=1, description="cluster only the first rows (words: the most frequent)")
     min_label_docs: int = Field(50, ge=1, description="NMI/ARI: labels with fewer documents are left out")

@@ -109,7 +109,7 @@ def spectral(x: np.ndarray, k: int, cfg: ClusterConfig) -> tuple[np.ndarray, str
     if n > cfg.spectral_max_rows:
         sample = np.sort(np.random.default_rng(cfg.seed).choice(n, cfg.spectral_max_rows, replace=False))
     graph = knn_graph(x[sample], cfg.spectral_neighbors)
-    embedding = unit_rows(laplacian_vectors(graph, k, cfg.seed))
+    embedding = unit_rows(laplacian_vectors(graph, k, cfg.seed, cfg.spectral_regularization))
     labels_sample, _ = kmeans(embedding, k, cfg.restarts, cfg.iterations, cfg.seed)
     how = f"{cfg.spectral_neighbors}-NN graph of all {n} rows"
     if len(sample) == n:
