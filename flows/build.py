@@ -157,10 +157,14 @@ class Runner:
         return built
 
     def publish(self, built: dict[str, Artifact], corpus: str, **extra: Any) -> None:
-        """Move the ref to a finished build; it records the config so a retrain can apply the same settings."""
+        """Move the ref to a finished build (it records the config so a retrain can apply the same settings),
+        then write the build's report (explore.report)."""
         body = {"corpus": corpus, "config": self.cfg.model_dump(mode="json"), **extra}
         self.store.write_ref(self.cfg.store.ref, built, body)
         log.info("ref %r now points at this build (%d artifacts)", self.cfg.store.ref, len(built))
+        if self.cfg.explore.report:
+            write_report(self.store, self.cfg.store.ref, map_words=self.cfg.explore.map_words,
+                         retrieval=self.cfg.explore.retrieval)
 
     def close(self) -> None:
         self.cluster.close()
@@ -178,9 +182,6 @@ def run_build(cfg: Config, only: str | None = None) -> dict[str, Artifact]:
         runner.close()
     if only is None:
         runner.publish(built, cfg.corpus.path, started=started)
-        if cfg.explore.report:
-            write_report(runner.store, cfg.store.ref, map_words=cfg.explore.map_words,
-                         retrieval=cfg.explore.retrieval)
     return built
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import logging
 import os
 import re
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 REPORT_DIR = "reports"
 PAGE = "index.html"
+STAMP = "report.json"
 TOP_TERMS_SHOWN = 30
 SCRIPT_SAMPLE = 5000
 MAX_CLUSTER_ROWS = 60
@@ -192,8 +194,6 @@ def evaluation_section(ctx: Context) -> Section:
 
 
 def retrieval_section(ctx: Context) -> Section:
-    import json
-
     sec = Section("retrieval", "Retrieval")
     if not ctx.retrieval or not os.path.exists(ctx.retrieval):
         sec.missing = ("no retrieval.json given (run `lexiflow eval retrieval`, then set explore.retrieval or pass "
@@ -371,6 +371,26 @@ def write_report(store: ArtifactStore, ref: str, out: str | None = None, *, map_
                 fs.put_file(os.path.join(folder, name), join(path, name))
         with fs.open(join(path, PAGE), "w", encoding="utf-8") as fh:
             fh.write(page)
+        with fs.open(join(path, STAMP), "w", encoding="utf-8") as fh:  # which build the page shows
+            json.dump({"ref": ref, "created": body.get("created"), "artifacts": body.get("artifacts", {})}, fh)
     log.info("report of %r: %s (%d sections, %d not in this build)", ref, join(out, PAGE), len(sections),
              sum(s.missing is not None for s in sections))
     return join(out, PAGE)
+
+
+def current_page(store: ArtifactStore, ref: str, artifacts: dict[str, str]) -> str:
+    """The report page of the build whose artifacts are `artifacts`: the stored one when it shows exactly that
+    build, else drawn now (a retrain moved the ref, or the build ran with explore.report false)."""
+    import fsspec
+
+    folder = report_folder(store, ref)
+    fs, path = fsspec.core.url_to_fs(folder)
+    try:
+        with fs.open(join(path, STAMP), "r", encoding="utf-8") as fh:
+            fresh = json.load(fh).get("artifacts") == artifacts
+    except (FileNotFoundError, json.JSONDecodeError):
+        fresh = False
+    if not fresh:
+        write_report(store, ref)
+    with fs.open(join(path, PAGE), "r", encoding="utf-8") as fh:
+        return str(fh.read())

@@ -192,18 +192,10 @@ def create_app(store_root: str, ref: str = "default", query: QueryConfig | None 
 
     @app.get("/report", response_class=HTMLResponse, summary="The build report (self-contained HTML)")
     def report() -> HTMLResponse:
-        """The report of the build being served: ROOT/reports/<ref>/index.html, drawn now if the build has none
-        (a build writes it at its end unless explore.report is false)."""
-        import fsspec
+        """The report of the build being served (ROOT/reports/<ref>/), redrawn when it shows another build."""
+        from lexiflow.report import current_page
 
-        from lexiflow.report import PAGE, report_folder, write_report
-
-        page = f"{report_folder(holder.store, holder.ref)}/{PAGE}"
-        fs, path = fsspec.core.url_to_fs(page)
-        if not fs.exists(path):
-            write_report(holder.store, holder.ref)
-        with fs.open(path, "r", encoding="utf-8") as fh:
-            return HTMLResponse(fh.read())
+        return HTMLResponse(current_page(holder.store, holder.ref, holder.current.ref.get("artifacts", {})))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from lexiflow.cli import main
-from lexiflow.report import SECTION_IDS, write_report
+from lexiflow.report import SECTION_IDS, STAMP, write_report
 from lexiflow.store import ArtifactStore
 
 
@@ -110,7 +110,13 @@ def test_cli_report_and_query_cluster(small_store: Path, tmp_path: Path, capsys:
 def test_service_serves_the_report(small_store: Path) -> None:
     from lexiflow.service import create_app
 
+    stamp = small_store / "reports" / "default" / STAMP
     with TestClient(create_app(str(small_store))) as client:
         response = client.get("/report")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
-    assert '<section id="maps">' in response.text and "data:image/png;base64," in response.text
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        assert '<section id="maps">' in response.text and "data:image/png;base64," in response.text
+        served = ArtifactStore(str(small_store)).read_ref("default")["artifacts"]
+        assert json.loads(stamp.read_text())["artifacts"] == served
+        stamp.write_text(json.dumps({"artifacts": {"lsa": "an-older-build"}}))  # as after a retrain moved the ref
+        assert client.get("/report").status_code == 200
+    assert json.loads(stamp.read_text())["artifacts"] == served  # the page was redrawn for the build served
