@@ -120,3 +120,15 @@ def test_service_serves_the_report(small_store: Path) -> None:
         stamp.write_text(json.dumps({"artifacts": {"lsa": "an-older-build"}}))  # as after a retrain moved the ref
         assert client.get("/report").status_code == 200
     assert json.loads(stamp.read_text())["artifacts"] == served  # the page was redrawn for the build served
+
+
+def test_report_and_cluster_query_import_neither_prefect_nor_dask(small_store: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom lexiflow.cli import main\n"
+            f"assert main(['report', '--store', {str(small_store)!r}, '--out', {str(tmp_path)!r}]) == 0\n"
+            f"assert main(['query', 'cluster', '1', '--store', {str(small_store)!r}]) == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'dask', 'distributed')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
