@@ -32,6 +32,7 @@ STAMP = "report.json"
 TOP_TERMS_SHOWN = 30
 SCRIPT_SAMPLE = 5000
 MAX_CLUSTER_ROWS = 60
+METHOD_ORDER = ("kmeans", "hac", "spectral")
 SCRIPTS = {"Latin": r"[A-Za-z\u00C0-\u024F]", "Han": r"[\u4E00-\u9FFF]", "Cyrillic": r"[\u0400-\u04FF]",
            "Greek": r"[\u0370-\u03FF]", "Arabic": r"[\u0600-\u06FF]", "Kana/Hangul": r"[\u3040-\u30FF\uAC00-\uD7AF]"}
 
@@ -243,7 +244,8 @@ def maps_section(ctx: Context) -> Section:
         sec.images.append(name)
         notes.append(f"{method}: {n} of {artifact.num_rows} documents ({artifact.figures.get('sample', '')})")
     sec.body = ("<p>" + html.escape("; ".join(notes))
-                + ". Colours: the 10 largest labels / clusters; grey: the rest.</p>")
+                + ". Colours: the 10 largest labels / clusters (each panel its own); grey: the rest. Axes span the "
+                "central 99% of points.</p>")
     return sec
 
 
@@ -275,18 +277,19 @@ def _cluster_tables(artifact: Artifact, labels: dict[str, str | None]) -> str:
     figs = artifact.figures
     parts = [f"<p>{figs.get('kind')}: {_num(figs.get('rows'))} rows, k = {figs.get('k')} "
              f"({html.escape(str(figs.get('k_reason')))}).</p>"]
+    methods = [m for m in METHOD_ORDER if m in figs.get("methods", {})]  # manifests store keys sorted
     parts.append(_table(["method", "how", "seconds"],
-                        [[m, how, figs.get("seconds", {}).get(m, "")] for m, how in figs.get("methods", {}).items()]))
+                        [[m, figs["methods"][m], figs.get("seconds", {}).get(m, "")] for m in methods]))
     scores = figs.get("agreement", {}).get("scores")
     if scores:
         a = figs["agreement"]
         parts.append(f"<p>Against the document labels ({a['labels_kept']} labels with at least "
                      f"{a['min_label_docs']} documents, {_num(a['docs_scored'])} documents):</p>")
         parts.append(_table(["method", "NMI", "adjusted Rand index"],
-                            [[m, s["nmi"], s["ari"]] for m, s in scores.items()]))
+                            [[m, scores[m]["nmi"], scores[m]["ari"]] for m in methods if m in scores]))
     top = artifact.read_table(TOP_TERMS).to_pylist()
     dominant = _dominant_labels(artifact, labels) if labels and figs.get("kind") == "documents" else {}
-    for i, method in enumerate(figs.get("methods", {})):
+    for i, method in enumerate(methods):
         rows = [[r["cluster"], r["size"], " ".join(r["terms"]), dominant.get((method, r["cluster"]), "")]
                 for r in top if r["method"] == method][:MAX_CLUSTER_ROWS]
         head = ["cluster", "size", "top terms"] + (["largest label (share)"] if dominant else [])
