@@ -151,7 +151,7 @@ def timings_section(ctx: Context) -> Section:
     hits = sum(r[-1] == "cache hit" for r in rows)
     figures.bars(ctx.png("timings.png"), names, seconds,
                  f"seconds each stage took when built (grey: reused from the cache in this build, {hits} of "
-                 f"{len(rows)})", "seconds")
+                 f"{len(rows)})", "seconds", colors)
     sec.images = ["timings.png"]
     note = ("" if started is not None else "<p>This ref does not record when its build started, so cache hits "
             "cannot be told apart.</p>")
