@@ -33,6 +33,7 @@ SECTION = "map"
 USES_DASK = False
 METHODS = ("tsne", "lle", "laplacian")
 FFT_MIN_ROWS = 10_000
+FFT_INTS_IN_INTERVAL = 2
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,10 @@ def tsne(x: np.ndarray, cfg: MapConfig) -> np.ndarray:
     perplexity = min(cfg.perplexity, max(1.0, (len(x) - 1) / 3))
     # FFT-interpolated gradients cost a fixed grid per iteration: Barnes-Hut is faster below ~10k points
     gradient = "fft" if len(x) >= FFT_MIN_ROWS else "bh"
+    # ints_in_interval=2 halves the FFT grid (the late, expanded iterations cost the grid, not the points): on
+    # 20k Debian codes 37 s instead of 72 s, trustworthiness 0.9551 instead of 0.9557
     model = TSNE(n_components=2, perplexity=perplexity, initialization="pca", negative_gradient_method=gradient,
+                 ints_in_interval=FFT_INTS_IN_INTERVAL,
                  n_jobs=cfg.threads or os.cpu_count() or 1, random_state=cfg.seed, verbose=False)
     return np.asarray(model.fit(pca(x, cfg.pca_dim)), dtype=np.float32)
 
