@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from prefect import flow, task
@@ -12,8 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from flows.cluster import LazyCluster
 from flows.executor import StageSpec, run_stage
 from lexiflow.config import ENCODERS, Config, load_config
+from lexiflow.report import write_report
 from lexiflow.store import Artifact, ArtifactStore
-from tasks import bow, cooc, encode, evaluate, glove, index, ingest, lsa, nnlm, tfidf, tokens, vocab, word2vec
+from tasks import bow, cluster, cooc, encode, evaluate, glove, index, ingest, lsa, nnlm, tfidf, tokens, vocab, word2vec
+from tasks import map as map_stage
 
 log = logging.getLogger("lexiflow.build")
 
@@ -43,11 +46,17 @@ GRAPH: list[StageSpec] = [
             StageSpec(f"doc_index_{kind}", index, {"vectors": f"codes_{kind}"}),
         )
     ),
+    # Exploration (issue 7): clusters and 2-D maps of the document codes and the word vectors (explore.stages).
+    StageSpec("cluster", cluster, {"vectors": "lsa", "tfidf": "tfidf", "vocab": "vocab", "corpus": "ingest"}),
+    StageSpec("word_cluster", cluster, {"vectors": "word2vec"}, section_name="word_cluster"),
+    StageSpec("map", map_stage, {"vectors": "lsa"}),
+    StageSpec("word_map", map_stage, {"vectors": "word2vec"}, section_name="word_map"),
 ]
 STAGES = [s.name for s in GRAPH]
 # Word-vector models a config may leave out (`embeddings.models`), and the stages only they need.
 MODELS = {"word2vec", "word2vec_cbow", "glove", "nnlm"}
-MODEL_ONLY = {"cooc": "glove", "word_index": "word2vec"}
+MODEL_ONLY = {"cooc": "glove", "word_index": "word2vec", "word_cluster": "word2vec", "word_map": "word2vec"}
+EXPLORE = {"cluster", "word_cluster", "map", "word_map"}
 
 
 def selected(cfg: Config) -> list[StageSpec]:
@@ -62,6 +71,8 @@ def selected(cfg: Config) -> list[StageSpec]:
         if spec.name.startswith("eval_") and not cfg.embeddings.evaluate:
             continue
         if not _encoder_wanted(spec, cfg):
+            continue
+        if spec.name in EXPLORE and spec.name not in cfg.explore.stages:
             continue
         out.append(spec)
     return out
@@ -146,10 +157,14 @@ class Runner:
         return built
 
     def publish(self, built: dict[str, Artifact], corpus: str, **extra: Any) -> None:
-        """Move the ref to a finished build; it records the config so a retrain can apply the same settings."""
+        """Move the ref to a finished build (it records the config so a retrain can apply the same settings),
+        then write the build's report (explore.report)."""
         body = {"corpus": corpus, "config": self.cfg.model_dump(mode="json"), **extra}
         self.store.write_ref(self.cfg.store.ref, built, body)
         log.info("ref %r now points at this build (%d artifacts)", self.cfg.store.ref, len(built))
+        if self.cfg.explore.report:
+            write_report(self.store, self.cfg.store.ref, map_words=self.cfg.explore.map_words,
+                         retrieval=self.cfg.explore.retrieval)
 
     def close(self) -> None:
         self.cluster.close()
@@ -158,6 +173,7 @@ class Runner:
 def run_build(cfg: Config, only: str | None = None) -> dict[str, Artifact]:
     """Run the stages (inside a flow run when called from `build_flow`); moves the ref on a full build."""
     runner = Runner(cfg)
+    started = time.time()
     try:
         specs = needed(only, cfg)
         built = {"ingest": runner(specs[0], {}, ingest.discover(cfg.corpus))}
@@ -165,7 +181,7 @@ def run_build(cfg: Config, only: str | None = None) -> dict[str, Artifact]:
     finally:
         runner.close()
     if only is None:
-        runner.publish(built, cfg.corpus.path)
+        runner.publish(built, cfg.corpus.path, started=started)
     return built
 
 

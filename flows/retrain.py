@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from prefect import flow
@@ -68,6 +69,7 @@ def encode_new_docs(runner: Runner, previous: dict[str, Artifact], added_tokens:
 def run_retrain(cfg: Config, corpus: str, base: str) -> dict[str, Any]:
     """Retrain `base` on the documents of `corpus`; returns figures (and builds nothing when nothing is new)."""
     runner = Runner(cfg)
+    started = time.time()
     previous = runner.store.resolve(base)
     new_cfg = cfg.model_copy(update={"corpus": cfg.corpus.model_copy(update={"path": corpus})})
     try:
@@ -97,7 +99,8 @@ def run_retrain(cfg: Config, corpus: str, base: str) -> dict[str, Any]:
         runner.graph(specs, built)
     finally:
         runner.close()
-    runner.publish(built, runner.store.read_ref(base).get("corpus", ""), retrained_from=base, added_corpus=corpus)
+    runner.publish(built, runner.store.read_ref(base).get("corpus", ""), retrained_from=base, added_corpus=corpus,
+                   started=started)
     figures = {"updated": True, "refit": cfg.retrain.refit, **changes.figures}
     log.info("retrain: %d new and %d changed documents added to build %r", figures["new_docs"],
              figures["changed_docs"], base)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from lexiflow.config import DEFAULT_CONFIG, Config, ConfigError, load_config
 
 if TYPE_CHECKING:
+    from lexiflow.query import QueryEngine
     from lexiflow.store import Artifact
 
 log = logging.getLogger("lexiflow")
@@ -91,6 +92,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     if not 1 <= args.k <= cfg.query.max_k:
         raise ValueError(f"-k {args.k}: must be between 1 and query.max_k={cfg.query.max_k}")
     engine = QueryEngine(ArtifactStore(cfg.store.root), cfg.store.ref, cfg.query)
+    if args.kind == "cluster":
+        return query_cluster(engine, args)
     if args.kind == "docs":
         hits = engine.docs(" ".join(args.text), args.k, encoder=args.encoder)
         for h in hits:
@@ -111,6 +114,35 @@ def cmd_query(args: argparse.Namespace) -> int:
                 print(json.dumps({"rank": w.rank, "term": w.term, "score": round(w.score, 6)}, ensure_ascii=False))
             else:
                 print(f"{w.rank:3d}  {w.score:.4f}  {w.term}")
+    return 0
+
+
+def query_cluster(engine: QueryEngine, args: argparse.Namespace) -> int:
+    """`lexiflow query cluster ID [--method M] [--words]`: a cluster's top terms and example documents."""
+    if len(args.text) != 1 or not args.text[0].lstrip("-").isdigit():
+        raise ValueError(f"query cluster takes one cluster id (an integer), got {' '.join(args.text)!r}")
+    info = engine.cluster(int(args.text[0]), args.method, words=args.words, k=args.k)
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False))
+        return 0
+    print(f"{info['stage']} {info['method']} cluster {info['cluster']} of {info['k']}: {info['size']} "
+          f"{'words' if args.words else 'documents'}")
+    print("top terms: " + " ".join(info["top_terms"]))
+    for i, ex in enumerate(info["examples"], 1):
+        label = f"  [{ex['label']}]" if ex.get("label") else ""
+        print(f"{i:3d}  {ex['score']:.4f}  {ex['id']:<32}  {ex.get('title') or ''}{label}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lexiflow.report import write_report
+    from lexiflow.store import ArtifactStore
+
+    cfg = _load(args)
+    ref = args.name or cfg.store.ref
+    page = write_report(ArtifactStore(cfg.store.root), ref, args.out, map_words=cfg.explore.map_words,
+                        retrieval=args.retrieval or cfg.explore.retrieval)
+    print(page)
     return 0
 
 
@@ -312,16 +344,27 @@ def parser() -> argparse.ArgumentParser:
     _common(retrain)
     retrain.set_defaults(func=cmd_retrain)
 
-    query = sub.add_parser("query", help="query a build: docs TEXT | similar WORD | analogy A B C")
-    query.add_argument("kind", choices=["docs", "similar", "analogy"])
+    query = sub.add_parser("query", help="query a build: docs TEXT | similar WORD | analogy A B C | cluster ID")
+    query.add_argument("kind", choices=["docs", "similar", "analogy", "cluster"])
     query.add_argument("text", nargs="+")
     query.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     query.add_argument("--json", action="store_true", help="one JSON object per line")
     query.add_argument("--ref", help="build name (default: store.ref, 'default')")
     query.add_argument("--encoder", help="docs: query this encoder's codes (lsa, autoencoder, denoising, vae)")
+    query.add_argument("--method", default="kmeans", choices=["kmeans", "hac", "spectral"],
+                       help="cluster: which clustering (default kmeans)")
+    query.add_argument("--words", action="store_true", help="cluster: a word class (word_cluster) instead")
     query.add_argument("--config", action="append", default=[], help="config file (default conf/default.yaml)")
     _common(query)
     query.set_defaults(func=cmd_query)
+
+    rep = sub.add_parser("report", help="write the build report: one self-contained HTML page plus its PNGs")
+    rep.add_argument("name", nargs="?", metavar="REF", help="build name (default: store.ref, 'default')")
+    rep.add_argument("--out", help="folder for index.html and the PNGs (default ROOT/reports/<ref>/)")
+    rep.add_argument("--retrieval", help="a retrieval.json from `lexiflow eval retrieval` to include")
+    rep.add_argument("--config", action="append", default=[], help="config file (default conf/default.yaml)")
+    _common(rep)
+    rep.set_defaults(func=cmd_report)
 
     srv = sub.add_parser("serve", help="HTTP query service and search page for a build (reloads a moved ref)")
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")

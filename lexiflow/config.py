@@ -233,6 +233,50 @@ class IndexConfig(Section):
     seed: int = 0
 
 
+class ClusterConfig(Section):
+    """Clustering of document codes (`cluster`) or word vectors (`word_cluster`), rows at unit length."""
+
+    methods: list[Literal["kmeans", "hac", "spectral"]] = Field(default_factory=lambda: ["kmeans", "hac", "spectral"])
+    k: int | None = Field(None, gt=1, description="clusters; None: the k_choices entry of highest silhouette")
+    k_choices: list[int] = Field(default_factory=lambda: [5, 10, 20, 40])
+    restarts: int = Field(5, gt=0, description="k-means runs; the one of lowest error is kept (faiss nredo)")
+    iterations: int = Field(25, gt=0)
+    linkage: Literal["ward", "average", "complete"] = "ward"
+    hac_max_rows: int = Field(5000, gt=1, description="hierarchical clustering on the rows up to this many")
+    hac_leaves: int = Field(1000, gt=1, description="beyond hac_max_rows: on this many k-means centroids")
+    spectral_neighbors: int = Field(15, gt=0)
+    spectral_regularization: float = Field(1.0, ge=0, description="all-pairs weight, a multiple of the mean degree")
+    spectral_max_rows: int = Field(100_000, gt=1, description="beyond: spectral on a random sample this size")
+    max_rows: int | None = Field(None, gt=1, description="cluster only the first rows (words: the most frequent)")
+    min_label_docs: int = Field(50, ge=1, description="NMI/ARI: labels with fewer documents are left out")
+    top_terms: int = Field(10, gt=0)
+    seed: int = 0
+
+
+class MapConfig(Section):
+    """2-D maps of document codes (`map`) or word vectors (`word_map`)."""
+
+    methods: list[Literal["tsne", "lle", "laplacian"]] = Field(default_factory=lambda: ["tsne", "lle", "laplacian"])
+    tsne_max_rows: int = Field(100_000, gt=2, description="larger inputs: a sample of this many rows")
+    lle_max_rows: int = Field(5000, gt=2)
+    laplacian_max_rows: int = Field(20_000, gt=2)
+    pca_dim: int = Field(50, gt=1, description="t-SNE and LLE run on this many principal components")
+    perplexity: float = Field(30.0, gt=0)
+    neighbors: int = Field(10, gt=1, description="LLE and Laplacian eigenmap neighbours")
+    threads: int = Field(0, ge=0, description="0 means one per core")
+    seed: int = 0
+
+
+class ExploreConfig(Section):
+    """Which exploration stages a full build runs, and whether it writes the report at the end."""
+
+    stages: list[Literal["cluster", "word_cluster", "map", "word_map"]] = Field(
+        default_factory=lambda: ["cluster", "word_cluster", "map", "word_map"])
+    report: bool = True
+    map_words: int = Field(150, ge=0, description="report: the most frequent words labelled on the word map")
+    retrieval: str | None = Field(None, description="report: a retrieval.json from `lexiflow eval retrieval`")
+
+
 class QueryConfig(Section):
     k: int = Field(10, gt=0)
     max_k: int = Field(1000, gt=0)
@@ -265,6 +309,12 @@ class Config(Section):
     lsa: LsaConfig = Field(default_factory=LsaConfig)
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    # word classes: a fixed 50 (silhouette over word vectors prefers the smallest k on offer: 5 broad classes)
+    word_cluster: ClusterConfig = Field(default_factory=lambda: ClusterConfig(max_rows=10_000, k=50))
+    map: MapConfig = Field(default_factory=MapConfig)
+    word_map: MapConfig = Field(default_factory=lambda: MapConfig(tsne_max_rows=5000, laplacian_max_rows=5000))
+    explore: ExploreConfig = Field(default_factory=ExploreConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
 

@@ -320,3 +320,41 @@ class QueryEngine:
         skip = {self._term(w) for w in (a, b, c)}
         hits = [h for h in self.word_index.search(target.astype(np.float32), k + 3) if h[0] not in skip][:k]
         return [WordHit(rank=i + 1, term=t, score=s) for i, (t, s) in enumerate(hits)]
+
+    # Clusters (issue 7) ------------------------------------------------------------------------------------
+
+    def cluster(self, cluster_id: int, method: str = "kmeans", words: bool = False, k: int = 10) -> dict[str, Any]:
+        """A cluster's top terms (documents: highest mean TF-IDF over its members, computed by the build;
+        words: member words nearest the centroid) and its k members nearest (cosine) the centroid, with
+        titles for documents."""
+        from lexiflow.spectral import unit_rows
+        from lexiflow.vectors import load_rows
+        from tasks.cluster import CENTROIDS, TOP_TERMS
+
+        stage, vectors = ("word_cluster", "word2vec") if words else ("cluster", "lsa")
+        artifact = self._need(stage)
+        k_total = int(artifact.figures.get("k", 0))
+        if method not in artifact.figures.get("methods", {}):
+            raise QueryError(f"build {self.ref!r} clustered with {', '.join(artifact.figures.get('methods', {}))}, "
+                             f"not {method!r}")
+        if not 0 <= cluster_id < k_total:
+            raise QueryError(f"cluster {cluster_id}: {stage} has clusters 0..{k_total - 1} (0 is the largest)")
+        top = artifact.read_table(TOP_TERMS).filter(
+            (pc.field("method") == method) & (pc.field("cluster") == cluster_id)).to_pylist()
+        centroid = artifact.read_table(CENTROIDS).filter(
+            (pc.field("method") == method) & (pc.field("cluster") == cluster_id))["centroid"].to_pylist()[0]
+        rows = load_rows(self._need(vectors), artifact.figures.get("rows"))
+        labels = artifact.read_table(columns=[method])[method].to_numpy()
+        members = np.flatnonzero(labels == cluster_id)
+        centre = unit_rows(np.asarray([centroid], dtype=np.float32))[0]
+        scores = unit_rows(rows.matrix[members]) @ centre
+        best = members[np.argsort(-scores)[:k]]
+        ids = rows.ids.take(pa.array(best)).to_pylist()
+        sims = unit_rows(rows.matrix[best]) @ centre
+        if words:
+            examples = [{"id": t, "score": float(s)} for t, s in zip(ids, sims, strict=True)]
+        else:
+            hits = self._doc_hits([(d, float(s)) for d, s in zip(ids, sims, strict=True)])
+            examples = [{"id": h.doc_id, "score": h.score, "title": h.title, "label": h.label} for h in hits]
+        return {"stage": stage, "method": method, "cluster": cluster_id, "k": k_total, "size": len(members),
+                "top_terms": top[0]["terms"] if top else [], "examples": examples}

@@ -192,6 +192,13 @@ def create_app(store_root: str, ref: str = "default", query: QueryConfig | None 
                 "loaded_at": loaded.loaded_at, "reloads": holder.reloads, "reload_error": holder.reload_error,
                 "max_k": qcfg.max_k, "max_query_chars": qcfg.max_query_chars}
 
+    @app.get("/report", response_class=HTMLResponse, summary="The build report (self-contained HTML)")
+    def report() -> HTMLResponse:
+        """The report of the build being served (ROOT/reports/<ref>/), redrawn when it shows another build."""
+        from lexiflow.report import current_page
+
+        return HTMLResponse(current_page(holder.store, holder.ref, holder.current.ref.get("artifacts", {})))
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
         return HTMLResponse(PAGE)

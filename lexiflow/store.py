@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 PARTS = "parts"
 COMPRESSION = "zstd"
+NOT_STAGES = ("refs", "reports")  # folders under ROOT that hold build names and build reports, not artifacts
 
 
 def artifact_key(stage: str, version: int, config: dict[str, Any], inputs: dict[str, str]) -> str:
@@ -277,7 +278,7 @@ class ArtifactStore:
             return
         for stage_dir in sorted(self.fs.ls(self._root_path, detail=False)):
             stage = os.path.basename(stage_dir.rstrip("/"))
-            if stage == "refs" or stage.startswith("."):
+            if stage in NOT_STAGES or stage.startswith("."):
                 continue
             for key_dir in sorted(self.fs.ls(stage_dir, detail=False)):
                 key = os.path.basename(key_dir.rstrip("/"))
@@ -306,7 +307,7 @@ class ArtifactStore:
         if not self.fs.exists(self._root_path):
             return
         for stage_dir in self.fs.ls(self._root_path, detail=False):
-            if os.path.basename(stage_dir.rstrip("/")) == "refs" or not self.fs.isdir(stage_dir):
+            if os.path.basename(stage_dir.rstrip("/")) in NOT_STAGES or not self.fs.isdir(stage_dir):
                 continue
             for entry in self.fs.ls(stage_dir, detail=True):
                 if os.path.basename(entry["name"].rstrip("/")).startswith(".tmp-"):

@@ -61,3 +61,32 @@ def load_vectors(artifact: Artifact) -> WordVectors:
     dim = column.type.list_size
     vectors = column.values.to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32)
     return WordVectors(table["term"].to_pylist(), vectors)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Any vector artifact as one matrix: document codes (`doc_id, code`) or word vectors (`term, vector`)."""
+
+    id_column: str
+    ids: pa.Array
+    matrix: np.ndarray
+
+
+def load_rows(artifact: Artifact, limit: int | None = None) -> Rows:
+    """The ids and float32 matrix of a codes or word-vector artifact, in stored order (frequency order for
+    words, so `limit` keeps the most frequent); `limit` stops reading early."""
+    names = artifact.manifest.get("schema_names") or []
+    id_column, vector_column = ("term", "vector") if "term" in names else ("doc_id", "code")
+    ids, blocks, seen = [], [], 0
+    for batch in artifact.iter_batches([id_column, vector_column]):
+        column = batch.column(vector_column)
+        dim = column.type.list_size
+        blocks.append(column.values.to_numpy(zero_copy_only=False).reshape(-1, dim))
+        ids.append(batch.column(id_column))
+        seen += batch.num_rows
+        if limit is not None and seen >= limit:
+            break
+    if not blocks:
+        raise ValueError(f"{artifact.stage}/{artifact.key}: no vectors to read")
+    matrix = np.ascontiguousarray(np.concatenate(blocks)[:limit], dtype=np.float32)
+    return Rows(id_column, pa.concat_arrays(ids)[: len(matrix)], matrix)

@@ -15,7 +15,9 @@ from lexiflow.config import Config, load_config
 from lexiflow.store import Artifact, ArtifactStore
 
 SMALL = ["word2vec.epochs=2", "word2vec.min_count=2", "word2vec.vector_size=32", "lsa.dim=24", "lsa.power_iters=2",
-         "index.recall_queries=100"]
+         "index.recall_queries=100", "cluster.k=8", "word_cluster.k=8", "map.lle_max_rows=400",
+         "word_map.tsne_max_rows=400", "word_map.lle_max_rows=400", "word_map.laplacian_max_rows=400",
+         "map.threads=1", "word_map.threads=1"]
 
 
 def build_store(root: Path, corpus: Path, ref: str = "default", overrides: list[str] | None = None

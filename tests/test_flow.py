@@ -23,7 +23,9 @@ from lexiflow.store import ArtifactStore
 
 CONF = str(ROOT / "conf" / "default.yaml")
 # One Dask worker process keeps the test light on a shared 2-core machine; the code path is the same.
-LIGHT = ["dask.n_workers=1", "word2vec.epochs=3", "lsa.dim=64"]
+LIGHT = ["dask.n_workers=1", "word2vec.epochs=3", "lsa.dim=64", "map.threads=1", "word_map.threads=1",
+         "word_map.tsne_max_rows=1000", "word_map.lle_max_rows=1000", "word_map.laplacian_max_rows=1000"]
+WORD_STAGES = {"word2vec", "word_index", "word_cluster", "word_map"}  # what a word2vec setting reaches
 
 
 def build(root: Path, *extra: str) -> dict[str, str]:
@@ -62,6 +64,8 @@ def test_build_publishes_every_stage_and_the_ref(built: dict[str, Any]) -> None:
     ref = ArtifactStore(str(built["root"])).read_ref("default")
     assert ref["artifacts"] == built["keys"]
     assert set(built["snapshot"]) == set(built["keys"].items())
+    assert {"cluster", "word_cluster", "map", "word_map"} <= set(built["keys"])
+    assert (built["root"] / "reports" / "default" / "index.html").stat().st_size > 10_000  # written at the end
 
 
 def test_query_docs_finds_a_browser(built: dict[str, Any]) -> None:
@@ -113,15 +117,15 @@ def test_second_run_recomputes_nothing(built: dict[str, Any], caplog: pytest.Log
     assert len(cached) == len(keys), caplog.text
 
 
-def test_vector_size_change_rebuilds_only_word2vec_and_word_index(built: dict[str, Any], tmp_path: Path) -> None:
+def test_vector_size_change_rebuilds_only_word2vec_and_what_uses_it(built: dict[str, Any], tmp_path: Path) -> None:
     root = tmp_path / "store"
     shutil.copytree(built["root"], root)
     keys = build(root, "word2vec.vector_size=16")
     changed = {stage for stage in keys if keys[stage] != built["keys"][stage]}
-    assert changed == {"word2vec", "word_index"}
+    assert changed == WORD_STAGES
     after = snapshot(root)
     new = set(after) - set(built["snapshot"])
-    assert {stage for stage, _ in new} == {"word2vec", "word_index"}
+    assert {stage for stage, _ in new} == WORD_STAGES
     assert all(after[k] == t for k, t in built["snapshot"].items())  # nothing else was rewritten
     vec = ArtifactStore(str(root)).get("word2vec", keys["word2vec"]).read_table()
     assert vec.schema.field("vector").type.list_size == 16

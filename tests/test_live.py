@@ -166,3 +166,28 @@ def test_serve_command_with_two_worker_processes(small_store: Path, tmp_path: Pa
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+def test_report_page_displays_its_images_in_chromium(browser, live_server: LiveServer, tmp_path: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from lexiflow.report import SECTION_IDS
+
+    browser.set_window_size(1400, 1000)
+    browser.get(live_server.url + "/report")
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    assert browser.title.startswith("lexiflow build 'default'")
+    images = browser.execute_script(
+        "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight,"
+        " i.getBoundingClientRect().width])")
+    assert len(images) >= 8
+    for alt, complete, width, height, shown in images:
+        assert complete and width > 100 and height > 100, alt  # decoded by the browser
+        assert shown > 100, alt  # laid out at a visible size
+    sections = browser.execute_script("return [...document.querySelectorAll('section')].map(s => s.id)")
+    assert sections == SECTION_IDS
+    origins = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => new URL(e.name).origin)")
+    assert set(origins) <= {live_server.url, "null"}  # data: URIs only, nothing fetched from elsewhere
+    shot = tmp_path / "report.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
