@@ -35,8 +35,8 @@ def base_config(store_root: str, base: str, overrides: list[str]) -> Config:
     return load_config([], overrides, base=ref["config"])
 
 
-def encode_new_docs(runner: Runner, previous: dict[str, Artifact], added_tokens: Artifact
-                    ) -> dict[str, Artifact]:
+def encode_new_docs(runner: Runner, previous: dict[str, Artifact], added_tokens: Artifact,
+                    by_name: dict[str, StageSpec]) -> dict[str, Artifact]:
     """The document side without refitting: the delta through the base's fitted stages, joined to its artifacts.
 
     `doc_vocab` names the vocabulary the document side was fitted on (the base's `vocab` until a refit), so
@@ -57,7 +57,6 @@ def encode_new_docs(runner: Runner, previous: dict[str, Artifact], added_tokens:
         if index in previous:
             out[index] = runner(StageSpec(f"{index}_update", index_update),
                                 {"base": previous[index], "vectors": new_codes})
-    by_name = {s.name: s for s in selected(runner.cfg)}
     for kind in runner.cfg.encoder.build:  # an encoder the base build lacks is fitted on the fitted vocab's rows
         codes, index = f"codes_{kind}", f"doc_index_{kind}"
         if codes not in out:
@@ -95,7 +94,7 @@ def run_retrain(cfg: Config, corpus: str, base: str) -> dict[str, Any]:
             built["glove"] = runner(by_name["glove"], {"cooc": built["cooc"], "vocab": built["vocab"],
                                                        "previous": previous["glove"]})
         if not cfg.retrain.refit and "doc_index" in previous:
-            built.update(encode_new_docs(runner, previous, added_tokens))
+            built.update(encode_new_docs(runner, previous, added_tokens, by_name))
         runner.graph(specs, built)
     finally:
         runner.close()
