@@ -190,7 +190,8 @@ def create_app(store_root: str, ref: str = "default", query: QueryConfig | None 
         return {"status": "ok", "ref": holder.ref, "created": loaded.ref.get("created"),
                 "artifacts": loaded.ref.get("artifacts", {}), "index_size": loaded.engine.index_sizes(),
                 "loaded_at": loaded.loaded_at, "reloads": holder.reloads, "reload_error": holder.reload_error,
-                "max_k": qcfg.max_k, "max_query_chars": qcfg.max_query_chars}
+                "max_k": qcfg.max_k, "max_query_chars": qcfg.max_query_chars,
+                "pid": os.getpid()}  # which of `serve --workers N` answered
 
     @app.get("/report", response_class=HTMLResponse, summary="The build report (self-contained HTML)")
     def report() -> HTMLResponse:

@@ -157,11 +157,16 @@ def test_serve_command_with_two_worker_processes(small_store: Path, tmp_path: Pa
 
         wait_for(up, "answer from lexiflow serve --workers 2", 90)
         want = [h.doc_id for h in QueryEngine(ArtifactStore(str(small_store)), "default").docs("web browser", 5)]
-        with httpx.Client(base_url=url, timeout=10) as client:  # several connections reach both workers
-            for _ in range(20):
-                got = client.get("/search", params={"q": "web browser", "k": 5}).json()["results"]
-                assert [r["doc_id"] for r in got] == want
-        assert (tmp_path / "serve.log").read_text().count("Started server process") == 2
+        pids: set[int] = set()
+
+        def both_answer() -> bool:  # a fresh connection per call, so the kernel hands them to either process
+            got = httpx.get(f"{url}/search", params={"q": "web browser", "k": 5}, timeout=10).json()["results"]
+            assert [r["doc_id"] for r in got] == want
+            pids.add(httpx.get(f"{url}/health", timeout=10).json()["pid"])
+            return len(pids) == 2
+
+        wait_for(both_answer, "answers from two worker processes", 90)
+        assert proc.pid not in pids  # the supervisor process does not serve requests itself
     finally:
         proc.terminate()
         proc.wait(30)
