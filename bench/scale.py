@@ -7,9 +7,11 @@ every 0.1 s) and charges each sample to the stage running. The table shows, per 
 seconds, the driver's peak RSS and the largest worker's peak RSS, then the time ratio largest/smallest
 against the size ratio (goal: at 16x the size, at most 17x the time) and the peak-memory ratios (goal:
 at most 1.5x). word2vec runs 1 epoch (the bench's `--set word2vec.epochs=1`), as its cost is linear in
-epochs anyway.
+epochs anyway. `--ivf` also builds both indexes with `index.kind=ivf` (rows "... ivf"): `auto` picks HNSW
+for these sizes, whose insertion cost grows with log n, while an IVF build (k-means on a sample of
+~39 points per list, then one assignment per vector) stays about linear.
 
-    .venv/bin/python bench/scale.py --sizes 16 64 256 [--work /tmp/lexiflow-scale] [--set KEY=VALUE ...]
+    .venv/bin/python bench/scale.py --sizes 16 64 256 [--work /tmp/lexiflow-scale] [--ivf] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-STAGES = ["ingest", "tokens", "vocab", "bow", "tfidf", "word2vec", "lsa", "doc_index", "word_index"]
+INDEXES = ["doc_index", "word_index"]
+STAGES = ["ingest", "tokens", "vocab", "bow", "tfidf", "word2vec", "lsa", *INDEXES]
+IVF = " ivf"  # suffix of the rows that rebuild INDEXES with index.kind=ivf
 BENCH_SETTINGS = ["word2vec.epochs=1", "embeddings.models=[\"word2vec\"]", "embeddings.evaluate=false"]
 MB = 1024 * 1024
 
@@ -67,7 +71,7 @@ class Sampler(threading.Thread):
         self.sample()
 
 
-def run_one(corpus: str, store: str, settings: list[str]) -> dict[str, Any]:
+def run_one(corpus: str, store: str, settings: list[str], ivf: bool) -> dict[str, Any]:
     """Every stage once on `corpus`, in a fresh store; {stage: {seconds, driver, worker, rows}}."""
     from flows.build import needed
     from flows.cluster import LazyCluster
@@ -78,9 +82,12 @@ def run_one(corpus: str, store: str, settings: list[str]) -> dict[str, Any]:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S", force=True)
     logging.getLogger("gensim").setLevel(logging.WARNING)
-    cfg = load_config([ROOT / "conf" / "default.yaml"],
-                      [f"corpus.path={json.dumps(corpus)}", f"store.root={json.dumps(store)}", *settings])
-    specs = [s for s in needed(None, cfg) if s.name in STAGES]
+    base = [f"corpus.path={json.dumps(corpus)}", f"store.root={json.dumps(store)}", *settings]
+    cfg = load_config([ROOT / "conf" / "default.yaml"], base)
+    runs = [(spec, cfg, spec.name) for spec in needed(None, cfg) if spec.name in STAGES]
+    if ivf:
+        ivf_cfg = load_config([ROOT / "conf" / "default.yaml"], [*base, "index.kind=ivf"])
+        runs += [(spec, ivf_cfg, spec.name + IVF) for spec in needed(None, ivf_cfg) if spec.name in INDEXES]
     store_obj = ArtifactStore(cfg.store.root)
     sampler = Sampler()
     sampler.start()
@@ -89,15 +96,17 @@ def run_one(corpus: str, store: str, settings: list[str]) -> dict[str, Any]:
     built: dict[str, Any] = {}
     result: dict[str, Any] = {}
     try:
-        for spec in specs:
-            sampler.enter(spec.name)
+        for spec, stage_cfg, label in runs:
+            sampler.enter(label)
             started = time.perf_counter()
             source = ingest.discover(cfg.corpus) if spec.name == "ingest" else None
             inputs = {arg: built[up] for arg, up in spec.inputs.items()}
-            built[spec.name] = run_stage(spec, cfg, store_obj, inputs, source=source, cluster=cluster)
+            artifact = run_stage(spec, stage_cfg, store_obj, inputs, source=source, cluster=cluster)
+            built.setdefault(spec.name, artifact)
             seconds = time.perf_counter() - started
             sampler.enter("idle")
-            result[spec.name] = {"seconds": seconds, **sampler.peaks[spec.name], "rows": built[spec.name].num_rows}
+            result[label] = {"seconds": seconds, **sampler.peaks[label], "rows": artifact.num_rows,
+                             "factory": artifact.figures.get("factory")}
     finally:
         sampler.halt.set()
         cluster.close()
@@ -116,7 +125,7 @@ def table(sizes: list[float], runs: dict[float, dict[str, Any]]) -> str:
         head += [f"{size:g}MB s", "drv MB", "wrk MB"]
     head += ["time x", "size x", "drv x", "wrk x", "goals"]
     rows = [head]
-    for stage in STAGES:
+    for stage in [*STAGES, *(name + IVF for name in INDEXES)]:
         if not all(stage in runs[s] for s in sizes):
             continue
         row = [stage]
@@ -148,6 +157,7 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/lexiflow-scale")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="settings", action="append", default=[], help="extra config override")
+    parser.add_argument("--ivf", action="store_true", help="also build both indexes with index.kind=ivf")
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = Path(args.work)
@@ -156,7 +166,7 @@ def main() -> None:
     if args.one is not None:
         store = work / f"store-{args.one:g}"
         subprocess.run(["rm", "-rf", str(store)], check=True)
-        result = run_one(str(work / f"corpus-{args.one:g}.parquet"), str(store), settings)
+        result = run_one(str(work / f"corpus-{args.one:g}.parquet"), str(store), settings, args.ivf)
         (work / f"result-{args.one:g}.json").write_text(json.dumps(result, indent=1))
         return
     sizes = sorted(args.sizes)
@@ -166,7 +176,7 @@ def main() -> None:
         if not corpus.exists():
             subprocess.run([sys.executable, str(ROOT / "bench" / "make_corpus.py"), "--mb", str(size),
                             "--out", str(corpus), "--seed", str(args.seed)], check=True)
-        cmd = [sys.executable, __file__, "--one", str(size), "--work", str(work)]
+        cmd = [sys.executable, __file__, "--one", str(size), "--work", str(work), *(["--ivf"] if args.ivf else [])]
         for s in args.settings:
             cmd += ["--set", s]
         started = time.perf_counter()
@@ -175,6 +185,8 @@ def main() -> None:
         runs[size] = json.loads((work / f"result-{size:g}.json").read_text())
     print(f"settings: {' '.join(settings)}")
     print(table(sizes, runs))
+    print("index factories: " + "; ".join(f"{size:g}MB " + ", ".join(
+        f"{stage} {r['factory']}" for stage, r in runs[size].items() if r.get("factory")) for size in sizes))
 
 
 if __name__ == "__main__":

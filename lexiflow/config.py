@@ -68,7 +68,7 @@ class VocabConfig(Section):
     min_count: int = Field(2, ge=1)
     min_df: int | float = Field(1, ge=0)
     max_df: int | float = Field(1.0, ge=0)
-    max_size: int | None = Field(None, gt=0)
+    max_size: int | None = Field(200_000, gt=0)
 
     @model_validator(mode="after")
     def _fractions(self) -> VocabConfig:

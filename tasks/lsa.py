@@ -1,7 +1,9 @@
 """LSA: truncated SVD of the TF-IDF matrix by randomized subspace iteration, streamed over row batches.
 
-Only V x (dim + oversample) dense matrices are held: each pass accumulates A^T (A Q) batch by batch, so
-memory does not grow with the number of documents. Codes are A V_k (= U S) with rows L2-normalised for
+Only V x (dim + oversample) dense matrices are held, in float32 (three at a pass's peak: Q, the running
+A^T (A Q) and one batch's product), so memory does not grow with the number of documents and, with
+`vocab.max_size`, is bounded whatever the corpus; the small (dim + oversample)^2 Gram matrix and its
+eigenproblem stay float64. Codes are A V_k (= U S) with rows L2-normalised for
 cosine search; the projection V_k is saved so the query path projects a query the same way.
 """
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import scipy.linalg
 import scipy.sparse as sp
 
 from lexiflow.config import LsaConfig
@@ -21,7 +24,7 @@ from lexiflow.sparse import to_csr
 from lexiflow.store import Artifact, ArtifactWriter, write_table
 
 NAME = "lsa"
-VERSION = 1
+VERSION = 2
 SECTION = "lsa"
 USES_DASK = False
 PROJECTION = "projection.safetensors"
@@ -37,7 +40,7 @@ def code_schema(dim: int) -> pa.Schema:
 
 def _batches(tfidf: Artifact, n_terms: int, batch_rows: int) -> Iterator[tuple[pa.RecordBatch, sp.csr_matrix]]:
     for batch in tfidf.iter_batches(["doc_id", "term_ids", "values"], batch_rows=batch_rows):
-        yield batch, to_csr(batch, n_terms).astype(np.float64)
+        yield batch, to_csr(batch, n_terms).astype(np.float32, copy=False)
 
 
 def _gram_pass(tfidf: Artifact, q: np.ndarray, batch_rows: int, label: str) -> np.ndarray:
@@ -55,16 +58,19 @@ def fit(tfidf: Artifact, n_terms: int, cfg: LsaConfig) -> tuple[np.ndarray, np.n
     dim = min(cfg.dim, n_terms, tfidf.num_rows)
     width = min(dim + cfg.oversample, n_terms)
     rng = np.random.default_rng(cfg.seed)
-    q = rng.standard_normal((n_terms, width))
+    q = rng.standard_normal((n_terms, width), dtype=np.float32)
     for it in range(cfg.power_iters + 1):
-        q, _ = np.linalg.qr(_gram_pass(tfidf, q, cfg.batch_rows, f"lsa pass {it + 1}"))
+        z = _gram_pass(tfidf, q, cfg.batch_rows, f"lsa pass {it + 1}")
+        del q  # the old basis goes before QR allocates the new one
+        q = scipy.linalg.qr(z, mode="economic", overwrite_a=True, check_finite=False)[0]
+        del z
     gram = np.zeros((width, width))
     for _, a in _batches(tfidf, n_terms, cfg.batch_rows):
-        b = a @ q
+        b = (a @ q).astype(np.float64)
         gram += b.T @ b
     eigvals, eigvecs = np.linalg.eigh(gram)
     order = np.argsort(eigvals)[::-1][:dim]
-    components = q @ eigvecs[:, order]
+    components = q @ eigvecs[:, order].astype(np.float32)
     # Deterministic signs: the largest-magnitude entry of each component is positive.
     signs = np.sign(components[np.abs(components).argmax(axis=0), np.arange(dim)])
     signs[signs == 0] = 1.0

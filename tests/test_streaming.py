@@ -75,9 +75,10 @@ def test_lsa_streams_under_a_bound_too_small_for_the_matrix(tmp_path: Path) -> N
 
     assert peak_streamed < limit, (peak_streamed, limit)
     assert peak_whole > limit, (peak_whole, limit)  # the bound is real: one batch of everything breaks it
-    # Same result with and without the bound (only summation order differs) ...
-    np.testing.assert_allclose(s_s, s_w, rtol=1e-9)
-    np.testing.assert_allclose(v_s, v_w, atol=1e-9)
+    # Same result with and without the bound: only the float32 summation order differs (stated tolerance:
+    # 1e-6 relative for singular values, 1e-5 absolute for the unit-norm components) ...
+    np.testing.assert_allclose(s_s, s_w, rtol=1e-6)
+    np.testing.assert_allclose(v_s, v_w, atol=1e-5)
     # ... and the top singular values (those clear of the noise bulk) equal the exact ones of the whole matrix.
     np.testing.assert_allclose(s_s[:5], exact[:5], rtol=1e-6)
 
