@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from lexiflow.config import GloveConfig
+from lexiflow.parallel import Progress
 from lexiflow.store import Artifact, ArtifactWriter, list_files
 from lexiflow.vectors import write_vectors
 
@@ -165,6 +166,7 @@ def train(cfg: GloveConfig, ci: np.ndarray, cj: np.ndarray, cx: np.ndarray, n_te
     cpu_seconds: list[float] = []  # all threads: comparable across runs on a shared machine
     skipped_total = 0
     n_blocks = max(1, numba.get_num_threads())
+    progress = Progress("glove", cfg.epochs, unit="epochs")
     for epoch in range(1, cfg.epochs + 1):
         started, cpu = time.perf_counter(), time.process_time()
         order = rng.permutation(len(cx)).astype(np.int64)
@@ -183,6 +185,7 @@ def train(cfg: GloveConfig, ci: np.ndarray, cj: np.ndarray, cx: np.ndarray, n_te
             )
         losses.append(loss)
         log.info("glove: epoch %d/%d loss %.6f, %.2fs", epoch, cfg.epochs, loss, seconds[-1])
+        progress.update(rows=len(cx))  # rows: co-occurrence records
         if on_epoch is not None:
             on_epoch(epoch, loss)
     if cfg.output == "sum":

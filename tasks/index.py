@@ -24,6 +24,7 @@ import numpy as np
 
 from lexiflow.config import IndexConfig
 from lexiflow.idindex import IDS_FILE, INDEX_FILE, META_FILE, IdIndex, check_vectors
+from lexiflow.parallel import Progress
 from lexiflow.store import Artifact, ArtifactWriter
 
 log = logging.getLogger(__name__)
@@ -290,8 +291,10 @@ def _fill(choice: Choice, dim: int, vectors: Artifact, cfg: IndexConfig, t_ids: 
     timings["train_seconds"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     zero: list[str] = []
+    progress = Progress(f"index add ({choice.factory})", vectors.num_rows, unit="vectors")
     for ids, mat in vector_batches(vectors, cfg):
         report = index.add(ids, mat)
+        progress.update(parts=len(ids), rows=len(ids))
         zero.extend(report.zero)
         if exact is not None:
             kept, normed, _ = check_vectors(ids, mat, dim)

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lexiflow.config import Word2VecConfig
+from lexiflow.parallel import Progress
 from lexiflow.store import Artifact, ArtifactWriter
 from lexiflow.vectors import vector_schema as vector_schema  # re-exported for older callers
 from lexiflow.vectors import write_vectors
@@ -75,6 +76,20 @@ def write_corpus_file(tokens: Artifact, terms: pa.Array | None, path: str, count
     return stats
 
 
+def epoch_progress(label: str, epochs: int) -> list[Any]:
+    """A gensim callback logging epochs done, words/s and ETA (gensim's own lines give no ETA)."""
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    class EpochProgress(CallbackAny2Vec):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.progress = Progress(label, epochs, unit="epochs")
+
+        def on_epoch_end(self, model: Any) -> None:
+            self.progress.update(rows=model.corpus_total_words)
+
+    return [EpochProgress()]
+
+
 def train(cfg: Word2VecConfig, corpus_file: str) -> Any:
     from gensim.models import Word2Vec
 
@@ -99,7 +114,8 @@ def train(cfg: Word2VecConfig, corpus_file: str) -> Any:
     if not model.wv.index_to_key:
         raise ValueError(f"word2vec: no word reaches word2vec.min_count={cfg.min_count}; lower it")
     model.train(corpus_file=corpus_file, total_words=model.corpus_total_words,
-                total_examples=model.corpus_count, epochs=cfg.epochs)
+                total_examples=model.corpus_count, epochs=cfg.epochs,
+                callbacks=epoch_progress(f"word2vec {cfg.model}", cfg.epochs))
     return model
 
 
@@ -202,7 +218,8 @@ def update(previous: Artifact, tokens: Artifact, out: ArtifactWriter, *, min_cou
         model.min_count = threshold
         model.build_vocab(corpus_file=corpus_file, update=True)
         started = time.monotonic()
-        model.train(corpus_file=corpus_file, total_words=model.corpus_total_words, epochs=epochs or model.epochs)
+        model.train(corpus_file=corpus_file, total_words=model.corpus_total_words, epochs=epochs or model.epochs,
+                    callbacks=epoch_progress("word2vec update", epochs or model.epochs))
         figures["train_seconds"] = round(time.monotonic() - started, 3)
     finally:
         os.remove(corpus_file)

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from lexiflow.parallel import Progress
 from tasks.encoders.base import Encoder, TrainingError
 from tasks.encoders.data import RowSource
 
@@ -131,6 +132,7 @@ class TorchEncoder(Encoder):
         best, best_state, best_epoch, stale, step, samples = float("inf"), None, -1, 0, 0, 0
         started = time.perf_counter()
         train_seconds = 0.0
+        progress = Progress(f"{self.kind} code {c.code_size}", c.max_epochs, unit="epochs (at most)")
         for epoch in range(c.max_epochs):
             net.train()
             epoch_start = time.perf_counter()
@@ -159,6 +161,7 @@ class TorchEncoder(Encoder):
             curve.append({"epoch": epoch + 1, "train_loss": round(total / rows, 5), **held,
                           "seconds": round(time.perf_counter() - epoch_start, 2)})
             log.info("%s code %d epoch %d: %s", self.kind, c.code_size, epoch + 1, curve[-1])
+            progress.update(rows=rows)
             if held["holdout_loss"] < best * (1 - c.min_delta) or best_state is None:
                 best, best_state, best_epoch, stale = held["holdout_loss"], copy.deepcopy(net.state_dict()), epoch, 0
             elif self.counts_for_stopping(epoch):
