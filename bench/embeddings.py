@@ -51,7 +51,8 @@ def main() -> int:
     cluster = LazyCluster(cfg.dask)
     built, wall = {}, {}
     try:
-        specs = [s for s in needed(None, cfg) if s.name not in ("bow", "tfidf", "lsa", "doc_index", "word_index")]
+        embedding = ("ingest", "tokens", "vocab", "cooc", "glove", "nnlm", "word2vec", "word2vec_cbow")
+        specs = [s for s in needed(None, cfg) if s.name in embedding or s.name.startswith("eval_")]
         first = ("ingest", "tokens", "vocab", "cooc", "glove")  # the count-based side first, then the trainers
         specs.sort(key=lambda s: (first.index(s.name) if s.name in first else len(first), s.name.startswith("eval_")))
         for spec in specs:

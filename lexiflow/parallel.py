@@ -84,20 +84,42 @@ def map_parts(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], label: str
             progress.update(rows=_rows_of(result))
             results.append(result)
         return results
-    from distributed import as_completed
+    from distributed import KilledWorker, as_completed
 
+    limit = _memory_limit(client)  # asked now: after a kill the worker may still be restarting
     futures = [client.submit(fn, *args, pure=False) for args in calls]
     order = {f.key: i for i, f in enumerate(futures)}
     out: list[Any] = [None] * len(futures)
     try:
         for future in as_completed(futures):
-            result = future.result()
+            try:
+                result = future.result()
+            except KilledWorker as exc:
+                raise WorkerKilled(_killed_message(limit, label, calls[order[future.key]])) from exc
             out[order[future.key]] = result
             progress.update(rows=_rows_of(result))
     finally:
         for future in futures:
             future.release()
     return out
+
+
+class WorkerKilled(RuntimeError):
+    """A partition task outlived every worker it ran on: the stage stops instead of waiting for ever."""
+
+
+def _memory_limit(client: Any) -> str:
+    from dask.utils import format_bytes
+
+    limits = {w.get("memory_limit") for w in client.scheduler_info().get("workers", {}).values()}
+    return ", ".join(format_bytes(x) for x in sorted(x for x in limits if x)) or "none"
+
+
+def _killed_message(limit: str, label: str, args: tuple[Any, ...]) -> str:
+    what = next((a for a in args if isinstance(a, str)), None)  # a partition's path, when the task has one
+    return (f"{label}: a task{f' ({what})' if what else ''} killed every worker that ran it — most likely it "
+            f"needed more than the per-worker memory limit (dask.memory_limit, now {limit}); raise "
+            f"dask.memory_limit, or lower corpus.partition_rows so each partition needs less")
 
 
 def reduce_tree(fn: Callable[[T, T], T], items: list[T]) -> T:

@@ -93,3 +93,33 @@ def test_track_logs_rows_done_rate_and_eta(caplog: pytest.LogCaptureFixture, mon
                                                       "lsa codes: 12/12 docs"]
     assert all("rows/s" in line and "eta" in line for line in lines)
     assert lines[-1].endswith("eta 0s")
+
+
+def test_a_task_over_the_worker_memory_limit_fails_naming_the_stage_and_the_limit() -> None:
+    """The nanny kills a worker that outgrows dask.memory_limit; the stage then stops with a message saying so."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from lexiflow.parallel import WorkerKilled, map_parts
+
+    def hold(part: str, mib: int, seconds: float) -> int:  # defined here so cloudpickle ships it by value
+        import time
+
+        import numpy as np
+
+        block = np.ones(mib * 2**20 // 8)  # touched pages: real resident memory
+        time.sleep(seconds)  # held long enough for the nanny's memory monitor (every 100 ms)
+        return int(block[0])
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # the first kill is final
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, memory_limit="400MiB", processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+        client = Client(cluster, set_as_default=True)
+        try:
+            assert map_parts(hold, [("part-00001", 8, 0.0)], "tokens") == [1]  # under the limit: runs
+            with pytest.raises(WorkerKilled, match=r"^tokens: a task \(part-00007\) killed every worker .*"
+                                                   r"dask\.memory_limit, now 400\.00 MiB"):
+                map_parts(hold, [("part-00007", 1024, 10.0)], "tokens")
+        finally:
+            client.close()
+            cluster.close()
