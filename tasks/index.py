@@ -30,12 +30,13 @@ from lexiflow.store import Artifact, ArtifactWriter
 log = logging.getLogger(__name__)
 
 NAME = "index"
-VERSION = 2
+VERSION = 3
 SECTION = "index"
 USES_DASK = False
 MIN_POINTS_PER_LIST = 39     # faiss warns below this many training points per centroid
 MIN_NLIST = 16               # fewer lists than this is not worth an IVF: search everything
-POINTS_PER_LIST_TRAIN = 256  # faiss k-means samples at most this many points per centroid anyway
+POINTS_PER_LIST_TRAIN = 64   # k-means sample per list: enough for the lists (faiss wants >= 39), and the
+                             # training cost (sample x lists) stays linear in n as lists grow with sqrt(n)
 PQ_CENTROIDS = 256           # 8-bit PQ sub-quantizers
 LADDER_MAX = 4096            # largest nprobe / efSearch tried when raising recall
 RECALL_K = 10
