@@ -73,35 +73,55 @@ def _rows_of(result: Any) -> int:
     return 0
 
 
-def map_parts(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], label: str) -> list[T]:
-    """`[fn(*args) for args in calls]`, in order, on the cluster when there is one; logs progress."""
+def _completed(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], label: str) -> Iterator[tuple[int, T]]:
+    """(position in `calls`, fn(*args)) as each finishes, on the cluster when there is one; logs progress."""
     progress = Progress(label, len(calls))
     client = active_client()
     if client is None or not calls:
-        results = []
-        for args in calls:
+        for i, args in enumerate(calls):
             result = fn(*args)
             progress.update(rows=_rows_of(result))
-            results.append(result)
-        return results
+            yield i, result
+        return
     from distributed import KilledWorker, as_completed
 
     limit = _memory_limit(client)  # asked now: after a kill the worker may still be restarting
     futures = [client.submit(fn, *args, pure=False) for args in calls]
     order = {f.key: i for i, f in enumerate(futures)}
-    out: list[Any] = [None] * len(futures)
     try:
         for future in as_completed(futures):
             try:
                 result = future.result()
             except KilledWorker as exc:
                 raise WorkerKilled(_killed_message(limit, label, calls[order[future.key]])) from exc
-            out[order[future.key]] = result
+            future.release()  # the worker may drop it: the driver holds what it needs
             progress.update(rows=_rows_of(result))
+            yield order[future.key], result
     finally:
         for future in futures:
             future.release()
+
+
+def map_parts(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], label: str) -> list[T]:
+    """`[fn(*args) for args in calls]`, in order, on the cluster when there is one; logs progress."""
+    out: list[Any] = [None] * len(calls)
+    for i, result in _completed(fn, calls, label):
+        out[i] = result
     return out
+
+
+def fold_parts(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], label: str,
+               fold: Callable[[list[T]], T], width: int = 8) -> T:
+    """fn over every call, folded `width` results at a time as they arrive (in any order, so `fold` must be
+    commutative): the driver holds at most width + 1 partial results, however many partitions there are."""
+    pending: list[T] = []
+    for _, result in _completed(fn, calls, label):
+        pending.append(result)
+        if len(pending) > width:
+            pending = [fold(pending)]
+    if not pending:
+        raise ValueError(f"{label}: nothing to fold")
+    return fold(pending) if len(pending) > 1 else pending[0]
 
 
 class WorkerKilled(RuntimeError):
@@ -120,15 +140,3 @@ def _killed_message(limit: str, label: str, args: tuple[Any, ...]) -> str:
     return (f"{label}: a task{f' ({what})' if what else ''} killed every worker that ran it — most likely it "
             f"needed more than the per-worker memory limit (dask.memory_limit, now {limit}); raise "
             f"dask.memory_limit, or lower corpus.partition_rows so each partition needs less")
-
-
-def reduce_tree(fn: Callable[[T, T], T], items: list[T]) -> T:
-    """Pairwise reduction, so merging n partial results costs log(n) rounds of small merges."""
-    if not items:
-        raise ValueError("nothing to reduce")
-    while len(items) > 1:
-        merged = [fn(items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
-        if len(items) % 2:
-            merged.append(items[-1])
-        items = merged
-    return items[0]

@@ -1,8 +1,9 @@
-"""Vocab: term counts and document frequencies per partition, merged by a small tree reduce, then filtered.
+"""Vocab: term counts and document frequencies per partition, folded as partitions finish, then filtered.
 
-Each task returns one row per distinct term of its partition (never the tokens), so the driver only ever
-holds vocabulary-sized tables. `term_id` orders terms by count, then alphabetically, so ids are stable for
-the same corpus and settings.
+Each task returns one row per distinct term of its partition (never the tokens), and the driver folds
+them eight at a time as they arrive, so it holds the running table of distinct terms plus a few
+partitions' tables — never one table per partition. `term_id` orders terms by count, then
+alphabetically, so ids are stable for the same corpus and settings.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lexiflow.config import VocabConfig
-from lexiflow.parallel import map_parts, reduce_tree
+from lexiflow.parallel import fold_parts
 from lexiflow.sparse import TokenCodes, read_token_codes, token_codes, unique_counts
 from lexiflow.store import Artifact, ArtifactWriter
 
@@ -53,14 +54,18 @@ def count_terms(lists: pa.ListArray | pa.ChunkedArray | TokenCodes) -> pa.Table:
     return table.filter(used)
 
 
-def merge_counts(a: pa.Table, b: pa.Table) -> pa.Table:
+def merge_counts(tables: list[pa.Table]) -> pa.Table:
     """Sum counts and dfs of the same term (a term's documents lie in one partition, so dfs add up)."""
-    both = pa.concat_tables([a, b])
+    both = pa.concat_tables(tables)
     encoded = pc.dictionary_encode(both["term"].combine_chunks())
     codes = encoded.indices.to_numpy()
     n_terms = len(encoded.dictionary)
     sums = [np.bincount(codes, both[col].to_numpy(), minlength=n_terms).astype(np.int64) for col in ("count", "df")]
     return pa.table([encoded.dictionary, *sums], schema=COUNTS)
+
+
+def fold_counts(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"rows": sum(r["rows"] for r in results), "counts": merge_counts([r["counts"] for r in results])}
 
 
 def vocab_task(part: str) -> dict[str, Any]:
@@ -111,9 +116,8 @@ def select(counts: pa.Table, cfg: VocabConfig, num_docs: int) -> tuple[pa.Table,
 
 
 def build(cfg: VocabConfig, out: ArtifactWriter, *, tokens: Artifact) -> dict[str, Any]:
-    results = map_parts(vocab_task, [(p,) for p in tokens.parts()], "vocab")
-    num_docs = sum(r["rows"] for r in results)
-    counts = reduce_tree(merge_counts, [r["counts"] for r in results])
+    merged = fold_parts(vocab_task, [(p,) for p in tokens.parts()], "vocab", fold_counts)
+    num_docs, counts = merged["rows"], merged["counts"]
     table, dropped = select(counts, cfg, num_docs)
     out.write("parts/part-00000-0000.parquet", table, SCHEMA)
     return {

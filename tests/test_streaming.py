@@ -123,3 +123,18 @@ def test_a_task_over_the_worker_memory_limit_fails_naming_the_stage_and_the_limi
         finally:
             client.close()
             cluster.close()
+
+
+def test_fold_parts_holds_a_bounded_number_of_partial_results() -> None:
+    from lexiflow.parallel import fold_parts
+
+    handed: list[int] = []
+
+    def fold(parts: list[int]) -> int:
+        handed.append(len(parts))
+        return sum(parts)
+
+    total = fold_parts(lambda x: x * x, [(i,) for i in range(100)], "vocab", fold, width=8)
+    assert total == sum(i * i for i in range(100))
+    assert max(handed) == 9  # the running total + 8 new results, never all 100
+    assert len(handed) == 13  # 12 folds on the way (at 9, 17, ..., 97 results), then total + the last 3

@@ -81,7 +81,7 @@ def test_count_terms_and_merge() -> None:
     got = count_terms(lists).sort_by("term").to_pylist()
     assert got == [{"term": "x", "count": 2, "df": 1}, {"term": "y", "count": 2, "df": 2}]
     assert count_terms(pa.array([[], []], pa.list_(pa.string()))).num_rows == 0
-    merged = merge_counts(count_terms(lists), count_terms(pa.array([["y", "z"]], pa.list_(pa.string()))))
+    merged = merge_counts([count_terms(lists), count_terms(pa.array([["y", "z"]], pa.list_(pa.string())))])
     assert merged.sort_by("term").to_pylist() == [
         {"term": "x", "count": 2, "df": 1},
         {"term": "y", "count": 3, "df": 3},
