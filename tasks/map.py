@@ -28,7 +28,7 @@ from lexiflow.store import Artifact, ArtifactWriter
 from lexiflow.vectors import load_rows
 
 NAME = "map"
-VERSION = 1
+VERSION = 2
 SECTION = "map"
 USES_DASK = False
 METHODS = ("tsne", "lle", "laplacian")
@@ -62,11 +62,23 @@ def tsne(x: np.ndarray, cfg: MapConfig) -> np.ndarray:
 
 
 def lle(x: np.ndarray, cfg: MapConfig) -> np.ndarray:
+    """LLE of the distinct rows (copies share a point: identical neighbours make the weights degenerate);
+    when ARPACK's shift-invert meets an exactly singular matrix, the dense solver answers instead."""
     from sklearn.manifold import LocallyLinearEmbedding
 
-    model = LocallyLinearEmbedding(n_neighbors=min(cfg.neighbors, len(x) - 1), n_components=2,
-                                   eigen_solver="arpack", random_state=cfg.seed, n_jobs=cfg.threads or None)
-    return model.fit_transform(pca(x, cfg.pca_dim).astype(np.float64)).astype(np.float32)
+    rows, inverse = np.unique(x, axis=0, return_inverse=True)
+    distinct = pca(rows, cfg.pca_dim).astype(np.float64)
+    for solver in ("arpack", "dense"):
+        model = LocallyLinearEmbedding(n_neighbors=min(cfg.neighbors, len(distinct) - 1), n_components=2,
+                                       eigen_solver=solver, random_state=cfg.seed, n_jobs=cfg.threads or None)
+        try:
+            xy = model.fit_transform(distinct)
+            break
+        except (ValueError, RuntimeError) as exc:
+            if solver == "dense":
+                raise
+            log.warning("map: LLE with ARPACK failed (%s); using the dense eigensolver", exc)
+    return xy[inverse.reshape(-1)].astype(np.float32)
 
 
 def laplacian(x: np.ndarray, cfg: MapConfig) -> np.ndarray:

@@ -118,3 +118,15 @@ def test_word_map_keeps_the_most_frequent_words(store: ArtifactStore) -> None:
     out = build(map_stage, MapConfig(methods=["laplacian"], laplacian_max_rows=50), store, "word_map",
                 vectors=vectors_artifact(store, x, words=True))
     assert map_stage.coordinates(out, "laplacian")["term"].to_pylist() == [f"w{i}" for i in range(50)]
+
+
+def test_lle_maps_repeated_rows_to_one_point() -> None:
+    """Copies of a row (duplicate documents) made ARPACK's shift-invert fail on an exactly singular matrix."""
+    x, planted = blobs(40, 3, 20, spread=0.2, seed=8)
+    repeated = np.repeat(x, 3, axis=0)  # every row three times
+    xy = map_stage.lle(repeated, MapConfig(pca_dim=10, neighbors=10, threads=1))
+    assert xy.shape == (360, 2) and np.isfinite(xy).all()
+    np.testing.assert_array_equal(xy[0::3], xy[1::3])  # the copies share their point
+    from lexiflow.spectral import kmeans
+
+    assert normalized_mutual_info_score(planted, kmeans(xy[0::3], 3, 3, 25, 0)[0]) > 0.9
