@@ -95,6 +95,11 @@ def run_retrain(cfg: Config, corpus: str, base: str) -> dict[str, Any]:
                                                        "previous": previous["glove"]})
         if not cfg.retrain.refit and "doc_index" in previous:
             built.update(encode_new_docs(runner, previous, added_tokens, by_name))
+            for spec in specs:  # the rest of the document side reads its rows with the vocab they were made with
+                ups = set(spec.inputs.values())
+                if spec.name not in built and "vocab" in ups and ups & {"bow", "tfidf"} and ups <= set(built):
+                    built[spec.name] = runner(spec, {arg: built["doc_vocab" if up == "vocab" else up]
+                                                     for arg, up in spec.inputs.items()})
         runner.graph(specs, built)
     finally:
         runner.close()

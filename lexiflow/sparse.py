@@ -53,6 +53,9 @@ def to_csr(table: pa.Table | pa.RecordBatch, n_cols: int) -> sp.csr_matrix:
     indptr = _offsets(ids)
     indices = pc.list_flatten(ids).to_numpy(zero_copy_only=False).astype(np.int32)
     data = pc.list_flatten(vals).to_numpy(zero_copy_only=False).astype(np.float32)
+    if len(indices) and int(indices.max()) >= n_cols:  # scipy would not check: products would read out of bounds
+        raise ValueError(f"term id {int(indices.max())} is outside a vocabulary of {n_cols} terms: these rows were "
+                         "made with another vocabulary")
     return sp.csr_matrix((data, indices, indptr), shape=(len(ids), n_cols))
 
 

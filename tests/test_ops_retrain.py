@@ -112,3 +112,21 @@ def test_retrain_without_refit_encodes_only_the_delta_into_the_base_index(tmp_pa
     first_new = pq.read_table(SAMPLE).slice(1400, 1).to_pylist()[0]
     hits = lexiflow(["query", "docs", first_new["title"], "--json", "-k", "5", "--store", str(store)])
     assert first_new["doc_id"] in [json.loads(line)["doc_id"] for line in hits.stdout.splitlines()]
+
+
+def test_retrain_without_refit_clusters_documents_with_the_vocab_their_rows_use(tmp_path):
+    """The union's TF-IDF rows carry the base's term ids: the cluster stage must read them with that vocab
+    (with the recounted vocab, ids pointed at other terms or past its end, and scipy read out of bounds)."""
+    _, store = base_and_new(tmp_path, "--set", "explore.stages=[cluster]", "--set", "cluster.methods=[kmeans]",
+                            "--set", "cluster.k=5", "--set", "vocab.min_count=3")
+    lexiflow(["retrain", "--corpus", str(tmp_path / "new.parquet"), "--store", str(store)])
+    after = json.loads((store / "refs" / "default.json").read_text())
+    assert after["artifacts"]["doc_vocab"] != after["artifacts"]["vocab"]
+    clusters = manifest(store, after, "cluster")
+    assert clusters["rows"] == 1600
+    assert clusters["inputs"]["vocab"] == after["artifacts"]["doc_vocab"]
+    assert clusters["inputs"]["tfidf"] == after["artifacts"]["tfidf"]
+    resolved = ArtifactStore(str(store)).resolve("default")
+    fitted = set(resolved["doc_vocab"].read_table(columns=["term"])["term"].to_pylist())
+    tops = resolved["cluster"].read_table("top_terms.parquet")["terms"].to_pylist()
+    assert len(tops) == 5 and all(t and set(t) <= fitted for t in tops)
