@@ -371,7 +371,9 @@ def _describe(errors: ValidationError, origin: dict[tuple[str, ...], str], data:
     lines = []
     for err in errors.errors():
         loc = tuple(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
-        where = next((origin[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origin), "defaults")
+        where = next((origin[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origin), None)
+        if where is None:  # an unknown section set only through a deeper key (`--set foo.bar=1`)
+            where = next((src for keys, src in origin.items() if keys[: len(loc)] == loc), "defaults")
         value: Any = data
         for part in loc:
             value = value.get(part) if isinstance(value, dict) else None

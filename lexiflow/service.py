@@ -105,11 +105,17 @@ def _error(status: int, reason: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": reason, "status": status, **extra})
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """A rejected value as the error shows it: cut, so a 100 kB query is not echoed back whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value))} characters)"
+
+
 def _validation_reason(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
-        parts.append(f"{where}: {err.get('msg')}" + (f" (got {err['input']!r})" if "input" in err else ""))
+        parts.append(f"{where}: {err.get('msg')}" + (f" (got {_shown(err['input'])})" if "input" in err else ""))
     return "; ".join(parts) or "invalid request"
 
 

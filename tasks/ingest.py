@@ -199,7 +199,8 @@ def _jsonl_rows(f: SourceFile, cfg: CorpusConfig, stats: Stats) -> Iterator[dict
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                stats.skip(f"{f.url}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})", cfg)
+                what = exc.msg.removesuffix(" at")  # json's "Invalid control character at"
+                stats.skip(f"{f.url}:{lineno}: not valid JSON ({what} at column {exc.colno})", cfg)
                 continue
             if not isinstance(obj, dict):
                 stats.skip(f"{f.url}:{lineno}: expected a JSON object, got {type(obj).__name__}", cfg)

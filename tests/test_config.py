@@ -87,3 +87,8 @@ def test_default_yaml_lists_every_key() -> None:
     assert set(data) == set(defaults)
     for section, body in defaults.items():
         assert set(data[section]) == set(body), section
+
+
+def test_unknown_section_from_set_names_the_set() -> None:
+    with pytest.raises(ConfigError, match=r"--set foo\.bar=1: foo = \{'bar': 1\}: unknown key"):
+        load_config([], ["foo.bar=1"])

@@ -77,6 +77,7 @@ def test_jsonl(store: ArtifactStore, tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("c.jsonl", '{"text": "ok"}\n{"text": oops}\n', r"c\.jsonl:2: not valid JSON"),
+        ("c.jsonl", '{"text": "tab\there"}\n', r"c\.jsonl:1: not valid JSON \(Invalid control character at col"),
         ("c.jsonl", '{"text": "ok"}\n{"body": "no text"}\n', r"c\.jsonl:2: field 'text' is missing"),
         ("c.jsonl", '{"text": 5}\n', r"c\.jsonl:1: field 'text' is of type int, not a string"),
         ("c.jsonl", '["text"]\n', r"c\.jsonl:1: expected a JSON object"),

@@ -61,6 +61,11 @@ def test_errors_are_json_with_a_reason(client: TestClient, path: str, params: di
     assert "Traceback" not in response.text
 
 
+def test_a_rejected_long_query_is_not_echoed_back_whole(client: TestClient) -> None:
+    error = client.get("/search", params={"q": "y" * 5000}).json()["error"]
+    assert "at most 100 characters" in error and "(5000 characters)" in error and len(error) < 300
+
+
 def test_unknown_word_names_word_and_vocab_size(client: TestClient, small_store: Path) -> None:
     body = client.get("/analogy", params={"a": "python", "b": "qqzzyy", "c": "library"}).json()
     size = client.get("/health").json()["index_size"]["word_index"]
