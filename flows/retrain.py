@@ -11,6 +11,7 @@ indexes. The ref moves only when every artifact is published.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -33,6 +34,15 @@ def base_config(store_root: str, base: str, overrides: list[str]) -> Config:
     if "config" not in ref:
         raise ValueError(f"ref {base!r} records no config (built by an older lexiflow); run a full build first")
     return load_config([], overrides, base=ref["config"])
+
+
+def reads_doc_vocab(spec: StageSpec) -> StageSpec:
+    """A stage that reads bow or tfidf rows takes `doc_vocab`: the vocabulary those rows' term ids come from."""
+    ups = set(spec.inputs.values())
+    if "vocab" not in ups or not ups & {"bow", "tfidf"}:
+        return spec
+    return dataclasses.replace(spec, inputs={arg: "doc_vocab" if up == "vocab" else up
+                                             for arg, up in spec.inputs.items()})
 
 
 def encode_new_docs(runner: Runner, previous: dict[str, Artifact], added_tokens: Artifact,
@@ -95,11 +105,7 @@ def run_retrain(cfg: Config, corpus: str, base: str) -> dict[str, Any]:
                                                        "previous": previous["glove"]})
         if not cfg.retrain.refit and "doc_index" in previous:
             built.update(encode_new_docs(runner, previous, added_tokens, by_name))
-            for spec in specs:  # the rest of the document side reads its rows with the vocab they were made with
-                ups = set(spec.inputs.values())
-                if spec.name not in built and "vocab" in ups and ups & {"bow", "tfidf"} and ups <= set(built):
-                    built[spec.name] = runner(spec, {arg: built["doc_vocab" if up == "vocab" else up]
-                                                     for arg, up in spec.inputs.items()})
+            specs = [reads_doc_vocab(s) for s in specs]  # the rest of the document side too (cluster)
         runner.graph(specs, built)
     finally:
         runner.close()

@@ -251,7 +251,7 @@ def serve(store_root: str, ref: str, query: QueryConfig, host: str = "127.0.0.1"
     if workers <= 1:
         uvicorn.run(create_app(store_root, ref, query), host=host, port=port, log_level="info")
         return
-    create_app(store_root, ref, query)  # a bad store or ref fails here, once, before any worker starts
+    ArtifactStore(store_root).resolve(ref)  # a bad store or ref fails here, once, without loading the build
     os.environ[SERVE_ENV] = json.dumps({"store_root": store_root, "ref": ref, "query": query.model_dump(mode="json")})
     uvicorn.run("lexiflow.service:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="info")

@@ -108,7 +108,8 @@ def _optimizers(model: Any, lr: float) -> list[Any]:
     import torch
 
     sparse = [p for m in (model.embed, model.out) if m.sparse for p in m.parameters()]
-    dense = [p for p in model.parameters() if all(p is not s for s in sparse)]
+    sparse_ids = {id(p) for p in sparse}
+    dense = [p for p in model.parameters() if id(p) not in sparse_ids]
     optimizers = [torch.optim.Adam(dense, lr=lr)]
     if sparse:
         optimizers.append(torch.optim.SparseAdam(sparse, lr=lr))
